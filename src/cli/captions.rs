@@ -1,0 +1,10 @@
+//! `lorabench captions`.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`lorabench captions` is not built yet")
+}

@@ -1,0 +1,10 @@
+//! `lorabench lint`.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`lorabench lint` is not built yet")
+}

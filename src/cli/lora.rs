@@ -1,0 +1,10 @@
+//! `lorabench lora`.
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`lorabench lora` is not built yet")
+}

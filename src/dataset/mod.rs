@@ -1,0 +1,1 @@
+//! The dataset model (no UI): scan, items, captions, journal, exclusion, query.

@@ -1,0 +1,8 @@
+//! lorabench: a terminal workbench for LoRA fine-tuning of image diffusion models.
+//!
+//! The core modules (`dataset`, `lora`) never import the terminal crates; `tui` is the only
+//! module that does (DESIGN.md, principle 1).
+
+pub mod dataset;
+pub mod lora;
+pub mod tui;

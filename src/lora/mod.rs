@@ -1,0 +1,1 @@
+//! LoRA files (no UI): inspect, convert, merge, mix, resize, extract.
