@@ -8,7 +8,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lorabench", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "lorabench",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// Dataset folder to open in the workbench (default: the current folder).
     dir: Option<PathBuf>,
@@ -22,6 +27,10 @@ struct Cli {
 enum Command {
     /// Edit captions in bulk, undo and redo (headless twin of the caption editor).
     Captions(cli::captions::Args),
+    /// Move images out of the training set (under .lorabench/excluded/), undoably.
+    Exclude(cli::exclude::Args),
+    /// Move excluded images back.
+    Include(cli::exclude::Args),
     /// Find what would spoil a training run.
     Lint(cli::lint::Args),
     /// Dataset statistics: folders, resolutions, buckets, tags, tokens.
@@ -40,11 +49,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => cli::open::run(cli.dir.unwrap_or_else(|| PathBuf::from(".")), cli.tui),
         Some(Command::Captions(args)) => cli::captions::run(args),
+        Some(Command::Exclude(args)) => cli::exclude::run(args, false),
+        Some(Command::Include(args)) => cli::exclude::run(args, true),
         Some(Command::Lint(args)) => cli::lint::run(args),
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "lorabench", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "lorabench",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
     };

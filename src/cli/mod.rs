@@ -1,6 +1,7 @@
 //! One file per subcommand group: clap arguments, a call into the library, printing.
 
 pub mod captions;
+pub mod exclude;
 pub mod lint;
 pub mod lora;
 pub mod open;

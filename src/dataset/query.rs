@@ -1,0 +1,226 @@
+//! The filter language of the browser (`/`) and of `--filter`:
+//!
+//! | term          | matches images whose ...                                  |
+//! |---------------|-----------------------------------------------------------|
+//! | `word`        | caption contains `word` (case-insensitive)                 |
+//! | `"two words"` | caption contains the phrase                               |
+//! | `tag:x`       | caption has the tag `x` (`tag:"long hair"` for spaces)     |
+//! | `name:glob`   | file name matches the glob (`*`, `?`); with `/`, the path |
+//! | `nocaption`   | caption is missing or empty                               |
+//! | `excluded`    | image is excluded (without it, only included images match) |
+//!
+//! Any term but `excluded` can be negated with a leading `-`. Terms combine with AND.
+
+use super::caption::same_tag;
+use super::scan::Item;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    Text(String),
+    Tag(String),
+    Name(String),
+    NoCaption,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    terms: Vec<(bool, Term)>,
+    excluded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("unclosed quote in filter {0:?}")]
+    UnclosedQuote(String),
+    #[error("empty value after {0:?} in filter")]
+    EmptyValue(String),
+}
+
+impl Query {
+    pub fn parse(input: &str) -> Result<Query, QueryError> {
+        let mut query = Query::default();
+        for word in words(input)? {
+            let (negated, body) = match word.strip_prefix('-') {
+                Some(rest) if !rest.is_empty() => (true, rest.to_string()),
+                _ => (false, word.clone()),
+            };
+            let term = if let Some(v) = body.strip_prefix("tag:") {
+                Term::Tag(non_empty(v, "tag:")?)
+            } else if let Some(v) = body.strip_prefix("name:") {
+                Term::Name(non_empty(v, "name:")?.to_lowercase())
+            } else if body == "nocaption" {
+                Term::NoCaption
+            } else if body == "excluded" && !negated {
+                query.excluded = true;
+                continue;
+            } else {
+                Term::Text(body.to_lowercase())
+            };
+            query.terms.push((negated, term));
+        }
+        Ok(query)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty() && !self.excluded
+    }
+
+    pub fn matches(&self, item: &Item) -> bool {
+        item.excluded == self.excluded
+            && self
+                .terms
+                .iter()
+                .all(|(negated, term)| term_matches(term, item) != *negated)
+    }
+}
+
+fn non_empty(v: &str, what: &str) -> Result<String, QueryError> {
+    if v.is_empty() {
+        Err(QueryError::EmptyValue(what.to_string()))
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+/// Splits at whitespace; double quotes group (`tag:"long hair"` is one word).
+fn words(input: &str) -> Result<Vec<String>, QueryError> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut has_word = false;
+    for c in input.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                has_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if has_word {
+                    out.push(std::mem::take(&mut cur));
+                }
+                has_word = false;
+            }
+            c => {
+                cur.push(c);
+                has_word = true;
+            }
+        }
+    }
+    if quoted {
+        return Err(QueryError::UnclosedQuote(input.to_string()));
+    }
+    if has_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+fn term_matches(term: &Term, item: &Item) -> bool {
+    match term {
+        Term::Text(t) => item
+            .caption
+            .text()
+            .is_some_and(|c| c.to_lowercase().contains(t.as_str())),
+        Term::Tag(t) => item.tags().iter().any(|x| same_tag(x, t)),
+        Term::Name(glob) => {
+            let subject = if glob.contains('/') {
+                item.path.to_string_lossy().to_lowercase()
+            } else {
+                item.file_name().to_lowercase()
+            };
+            glob_match(glob, &subject)
+        }
+        Term::NoCaption => item.caption.text().is_none_or(|c| c.trim().is_empty()),
+    }
+}
+
+/// `*` matches any run of characters, `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::caption::CaptionText;
+    use crate::dataset::scan::CaptionState;
+    use std::path::PathBuf;
+
+    fn item(name: &str, caption: Option<&str>, excluded: bool) -> Item {
+        Item {
+            path: PathBuf::from(name),
+            ext_format: None,
+            sniffed_format: None,
+            file_size: 0,
+            caption_path: PathBuf::from(name).with_extension("txt"),
+            caption: caption.map_or(CaptionState::Missing, |c| {
+                CaptionState::Text(CaptionText::new(c))
+            }),
+            folder: None,
+            excluded,
+        }
+    }
+
+    #[test]
+    fn terms_combine() {
+        let a = item(
+            "10_x/Night sky.png",
+            Some("lbhouse, night, Long Hair"),
+            false,
+        );
+        let b = item("day.jpg", Some("lbhouse, day"), false);
+        let c = item("none.png", None, false);
+        let d = item("gone.png", Some("night"), true);
+        let q = |s: &str| Query::parse(s).unwrap();
+        assert!(q("").matches(&a) && !q("").matches(&d));
+        assert!(q("tag:night").matches(&a) && !q("tag:night").matches(&b));
+        assert!(q("tag:\"long hair\"").matches(&a));
+        assert!(!q("tag:long").matches(&a), "tags match whole");
+        assert!(q("-tag:night lbhouse").matches(&b) && !q("-tag:night").matches(&a));
+        assert!(q("name:*.png nigh").matches(&a) && !q("name:*.png").matches(&b));
+        assert!(q("name:10_*/*").matches(&a));
+        assert!(q("nocaption").matches(&c) && !q("nocaption").matches(&b));
+        assert!(q("-nocaption").matches(&b));
+        assert!(q("excluded").matches(&d) && !q("excluded").matches(&a));
+        assert!(q("excluded tag:night").matches(&d));
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(matches!(
+            Query::parse("tag:\"x"),
+            Err(QueryError::UnclosedQuote(_))
+        ));
+        assert!(matches!(
+            Query::parse("tag:"),
+            Err(QueryError::EmptyValue(_))
+        ));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.png", "a.png"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(glob_match("?.jpg", "x.jpg") && !glob_match("?.jpg", "xy.jpg"));
+        assert!(!glob_match("*.png", "a.png.txt"));
+    }
+}
