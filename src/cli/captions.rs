@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use lorabench::dataset::journal::Recovery;
 use lorabench::dataset::ops::{self, BulkOp, Position};
-use lorabench::dataset::{Dataset, Journal, Query, ScanOptions, scan};
+use lorabench::dataset::{CaptionState, Dataset, Journal, Query, ScanOptions, scan};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,6 +58,10 @@ enum Op {
     Dedupe,
     /// Tidy whitespace and separators.
     Normalize,
+    /// List images with their captions (the browser's view; `--json` for data).
+    List,
+    /// Set the caption of one image (path relative to DIR), as the editor does.
+    Set { image: PathBuf, text: String },
     /// Undo the last change lorabench made to this dataset.
     Undo,
     /// Redo the last undone change.
@@ -100,6 +104,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         e.id, e.files, e.description
                     );
                 }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Op::List => {
+            let dataset = scan(&args.dir, &ScanOptions::with_caption_ext(&args.caption_ext))?;
+            list(
+                &dataset,
+                &selected(&dataset, args.filter.as_deref())?,
+                args.json,
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Op::Set { image, text } => {
+            let dataset = scan(&args.dir, &ScanOptions::with_caption_ext(&args.caption_ext))?;
+            let rel: PathBuf = image
+                .strip_prefix(&args.dir)
+                .unwrap_or(&image)
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
+            let index = dataset.index_of(&rel).with_context(|| {
+                format!(
+                    "{} is not an image of {}",
+                    rel.display(),
+                    args.dir.display()
+                )
+            })?;
+            match ops::write_caption(&journal, &dataset, index, &text)? {
+                Some(id) => println!(
+                    "saved {} (#{id})",
+                    dataset.items[index].caption_path.display()
+                ),
+                None => println!("unchanged"),
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -147,6 +184,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn list(dataset: &Dataset, indices: &[usize], json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<serde_json::Value> = indices
+            .iter()
+            .map(|&i| {
+                let it = &dataset.items[i];
+                serde_json::json!({
+                    "image": it.path,
+                    "caption_file": it.caption_path,
+                    "caption": it.caption.text(),
+                    "caption_state": caption_state(&it.caption),
+                    "repeats": it.folder.as_ref().map(|f| f.repeats),
+                    "excluded": it.excluded,
+                    "bytes": it.file_size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    for &i in indices {
+        let it = &dataset.items[i];
+        let caption = match &it.caption {
+            CaptionState::Text(c) => c.text.replace('\n', " / "),
+            other => format!("<{}>", caption_state(other)),
+        };
+        println!("{}\t{caption}", it.path.display());
+    }
+    Ok(())
+}
+
+fn caption_state(state: &CaptionState) -> &'static str {
+    match state {
+        CaptionState::Missing => "missing",
+        CaptionState::Text(c) if c.text.trim().is_empty() => "empty",
+        CaptionState::Text(_) => "text",
+        CaptionState::NotUtf8(_) => "not-utf8",
+        CaptionState::Unreadable(_) => "unreadable",
+    }
 }
 
 pub(crate) fn selected(dataset: &Dataset, filter: Option<&str>) -> anyhow::Result<Vec<usize>> {

@@ -250,9 +250,6 @@ impl Plan {
             };
             let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
             out.push_str(&diff.unified_diff().header(&a, &b).to_string());
-            if !new.ends_with('\n') {
-                out.push_str("\\ No newline at end of file\n");
-            }
         }
         out
     }
