@@ -8,12 +8,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "lorabench",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "lorabench", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     /// Dataset folder to open in the workbench (default: the current folder).
     dir: Option<PathBuf>,
@@ -49,12 +44,7 @@ fn main() -> ExitCode {
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "lorabench",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "lorabench", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     };
