@@ -1,1 +1,202 @@
 //! The terminal workbench: the only module that imports ratatui, crossterm and ratatui-image.
+//!
+//! One channel of [`msg::Msg`] is fed by the input thread, the image workers, the folder
+//! watcher and the signal thread. The loop blocks on it (no polling, no tick), lets
+//! [`app::App::update`] change state, and draws only when something changed, at most once per
+//! frame interval.
+
+pub mod app;
+pub mod bulk;
+pub mod editor;
+pub mod images;
+pub mod keymap;
+pub mod layout;
+pub mod msg;
+pub mod terminal;
+pub mod theme;
+pub mod views;
+pub mod watch;
+pub mod widgets;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use ratatui::layout::Rect;
+use ratatui_image::picker::{Picker, ProtocolType};
+
+use crate::dataset::{Journal, ScanOptions, scan};
+
+use app::App;
+use msg::Msg;
+use terminal::TerminalGuard;
+use theme::Theme;
+
+/// Shortest time between two frames: key repeat and decode bursts are drawn at most ~60 fps.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// How images are sent to the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageProtocol {
+    /// Ask the terminal; colour half-blocks when it answers nothing useful.
+    #[default]
+    Auto,
+    Kitty,
+    Sixel,
+    Iterm2,
+    Halfblocks,
+}
+
+/// What `lorabench [DIR]` asks for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    pub theme: String,
+    pub protocol: ImageProtocol,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    #[error("cannot open {path}: {source} (check that the folder exists)")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("terminal: {0} (is this an interactive terminal?)")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// Opens the workbench on a dataset folder and runs it until the user quits or a signal
+/// arrives. Returns the exit code (0, or 128 + signal).
+pub fn run(options: Options) -> Result<u8, TuiError> {
+    let root = options.dir.canonicalize().map_err(|source| TuiError::Dir {
+        path: options.dir.clone(),
+        source,
+    })?;
+    // Everything that can fail with a plain message happens before the screen is taken.
+    let (journal, recovery) = match Journal::open(&root) {
+        Ok((j, r)) => (Ok(j), Some(r)),
+        Err(e) => (Err(e), None),
+    };
+    let dataset = scan(&root, &ScanOptions::default())?;
+    let (theme, warnings) = Theme::load(
+        &options.theme,
+        theme::config_dir().as_deref(),
+        theme::no_color_requested(),
+    );
+
+    let mut guard = TerminalGuard::enter()?;
+    // The picker's queries must be answered before the input thread starts reading.
+    let picker = make_picker(options.protocol);
+    let (tx, rx) = mpsc::channel();
+    spawn_input(tx.clone())?;
+    let signals = terminal::forward_signals(tx.clone())?;
+    let _watcher = watch::watch(&root, tx.clone());
+
+    let size = guard.terminal.size()?;
+    let mut app = App::new(
+        dataset,
+        journal,
+        theme,
+        &picker,
+        tx,
+        Rect::new(0, 0, size.width, size.height),
+    );
+    if let Some(crate::dataset::journal::Recovery::Completed(entry)) = recovery {
+        app.status = Some(app::Status {
+            text: format!("finished an interrupted change: {}", entry.description),
+            level: app::Level::Warn,
+        });
+    }
+    if let Some(w) = warnings.into_iter().next() {
+        app.status = Some(app::Status {
+            text: w,
+            level: app::Level::Warn,
+        });
+    }
+    app.update(Msg::Input(ratatui::crossterm::event::Event::Resize(
+        size.width,
+        size.height,
+    )));
+    let code = event_loop(&mut app, &rx, &mut guard.terminal);
+    signals.close();
+    code
+}
+
+fn make_picker(choice: ImageProtocol) -> Picker {
+    let forced = match choice {
+        ImageProtocol::Auto => None,
+        ImageProtocol::Halfblocks => return Picker::halfblocks(),
+        ImageProtocol::Kitty => Some(ProtocolType::Kitty),
+        ImageProtocol::Sixel => Some(ProtocolType::Sixel),
+        ImageProtocol::Iterm2 => Some(ProtocolType::Iterm2),
+    };
+    // A terminal that does not answer gets half-blocks (the universal fallback).
+    let mut picker = Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks());
+    if let Some(p) = forced {
+        picker.set_protocol_type(p);
+    }
+    picker
+}
+
+/// Reads terminal events on its own thread. `read` blocks, so an idle workbench uses no CPU.
+fn spawn_input(tx: mpsc::Sender<Msg>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            while let Ok(ev) = ratatui::crossterm::event::read() {
+                if tx.send(Msg::Input(ev)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Waits for messages, updates, and draws when dirty (at most once per [`FRAME`]).
+fn event_loop(
+    app: &mut App,
+    rx: &Receiver<Msg>,
+    terminal: &mut terminal::Term,
+) -> Result<u8, TuiError> {
+    let mut last_draw: Option<Instant> = None;
+    loop {
+        if app.dirty {
+            let due = last_draw.map_or(Instant::now(), |t| t + FRAME);
+            if Instant::now() >= due {
+                terminal.draw(|f| views::draw(f, app))?;
+                app.dirty = false;
+                last_draw = Some(Instant::now());
+            }
+        }
+        if let Some(code) = app.quit {
+            return Ok(code);
+        }
+        // Sleep until a message, the next frame (if a draw is pending) or a scheduled rescan.
+        let frame_due = app
+            .dirty
+            .then(|| last_draw.map_or(Instant::now(), |t| t + FRAME));
+        let deadline = [frame_due, app.next_deadline()].into_iter().flatten().min();
+        let msg = match deadline {
+            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return Ok(0),
+            },
+        };
+        if let Some(m) = msg {
+            app.update(m);
+            // Take everything already queued before drawing once.
+            while let Ok(m) = rx.try_recv() {
+                app.update(m);
+            }
+        }
+        app.on_deadline(Instant::now());
+    }
+}

@@ -1,0 +1,274 @@
+//! The caption editor's state: the caption as free text (a multi-line text area) or as a list
+//! of comma-separated tags. Both edit the same draft; the draft is compared with the caption
+//! it started from, so switching modes or moving a tag back where it was is not a change.
+
+use ratatui_textarea::{TextArea, WrapMode};
+
+use crate::dataset::caption::{join_tags, split_tags};
+
+/// Which face of the editor is showing.
+pub enum EditorMode {
+    Text(Box<TextArea<'static>>),
+    Tags(TagList),
+}
+
+/// The tag face: the first line of the caption as tags, the other lines kept as they are
+/// (sd-scripts trains on the first line; extra lines are notes some people keep).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagList {
+    pub tags: Vec<String>,
+    pub cursor: usize,
+    /// The first line as written, returned unchanged while the tags are untouched (so `a,b`
+    /// does not silently become `a, b`).
+    first_line: String,
+    rest: Option<String>,
+    touched: bool,
+}
+
+impl TagList {
+    fn from_text(text: &str) -> TagList {
+        let (first, rest) = match text.split_once('\n') {
+            Some((f, r)) => (f, Some(r.to_string())),
+            None => (text, None),
+        };
+        TagList {
+            tags: split_tags(first),
+            cursor: 0,
+            first_line: first.to_string(),
+            rest,
+            touched: false,
+        }
+    }
+
+    fn text(&self) -> String {
+        let first = if self.touched {
+            join_tags(&self.tags)
+        } else {
+            self.first_line.clone()
+        };
+        match &self.rest {
+            Some(rest) => format!("{first}\n{rest}"),
+            None => first,
+        }
+    }
+
+    fn clamp(&mut self) {
+        self.cursor = self.cursor.min(self.tags.len().saturating_sub(1));
+    }
+
+    pub fn move_cursor(&mut self, delta: isize) {
+        let last = self.tags.len().saturating_sub(1) as isize;
+        self.cursor = (self.cursor as isize + delta).clamp(0, last.max(0)) as usize;
+    }
+
+    /// Adds tags (the input may hold several, comma-separated) after the cursor.
+    pub fn add(&mut self, input: &str) {
+        let new = split_tags(input);
+        if new.is_empty() {
+            return;
+        }
+        let at = if self.tags.is_empty() {
+            0
+        } else {
+            self.cursor + 1
+        };
+        let n = new.len();
+        self.tags.splice(at..at, new);
+        self.cursor = at + n - 1;
+        self.touched = true;
+    }
+
+    /// Replaces the tag under the cursor; an empty input deletes it.
+    pub fn edit(&mut self, input: &str) {
+        if self.tags.is_empty() {
+            return self.add(input);
+        }
+        let new = split_tags(input);
+        let at = self.cursor;
+        self.tags.splice(at..=at, new);
+        self.touched = true;
+        self.clamp();
+    }
+
+    pub fn delete(&mut self) {
+        if self.cursor < self.tags.len() {
+            self.tags.remove(self.cursor);
+            self.touched = true;
+            self.clamp();
+        }
+    }
+
+    /// Moves the tag under the cursor by `delta` places, taking the cursor with it.
+    pub fn shift(&mut self, delta: isize) {
+        let to = self.cursor as isize + delta;
+        if self.tags.is_empty() || to < 0 || to as usize >= self.tags.len() {
+            return;
+        }
+        self.tags.swap(self.cursor, to as usize);
+        self.cursor = to as usize;
+        self.touched = true;
+    }
+
+    pub fn to_front(&mut self) {
+        if self.cursor > 0 && self.cursor < self.tags.len() {
+            let tag = self.tags.remove(self.cursor);
+            self.tags.insert(0, tag);
+            self.cursor = 0;
+            self.touched = true;
+        }
+    }
+
+    pub fn current(&self) -> Option<&str> {
+        self.tags.get(self.cursor).map(String::as_str)
+    }
+}
+
+/// A text area holding `text`, soft-wrapped at word boundaries.
+pub fn text_area(text: &str) -> TextArea<'static> {
+    let mut area = TextArea::new(text.split('\n').map(str::to_string).collect());
+    area.set_wrap_mode(WrapMode::Word);
+    area
+}
+
+/// The editor open on one item's caption.
+pub struct CaptionEditor {
+    /// Index of the item in the dataset.
+    pub item: usize,
+    /// The caption text the editor started from (empty for a missing caption).
+    pub original: String,
+    pub mode: EditorMode,
+}
+
+impl CaptionEditor {
+    pub fn text_mode(item: usize, original: String) -> CaptionEditor {
+        let mode = EditorMode::Text(Box::new(text_area(&original)));
+        CaptionEditor {
+            item,
+            original,
+            mode,
+        }
+    }
+
+    pub fn tag_mode(item: usize, original: String) -> CaptionEditor {
+        let mode = EditorMode::Tags(TagList::from_text(&original));
+        CaptionEditor {
+            item,
+            original,
+            mode,
+        }
+    }
+
+    /// The draft as it would be saved.
+    pub fn text(&self) -> String {
+        match &self.mode {
+            EditorMode::Text(area) => area.lines().join("\n"),
+            EditorMode::Tags(list) => list.text(),
+        }
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.text() != self.original
+    }
+
+    /// Text <-> tags, keeping the draft.
+    pub fn switch_mode(&mut self) {
+        let text = self.text();
+        self.mode = match &self.mode {
+            EditorMode::Text(_) => EditorMode::Tags(TagList::from_text(&text)),
+            EditorMode::Tags(_) => EditorMode::Text(Box::new(text_area(&text))),
+        };
+    }
+
+    /// After a save: the saved text is the new baseline.
+    pub fn mark_saved(&mut self) {
+        self.original = self.text();
+    }
+
+    /// Replaces draft and baseline with `text` (take theirs).
+    pub fn reset_to(&mut self, text: String) {
+        let tags = matches!(self.mode, EditorMode::Tags(_));
+        *self = if tags {
+            CaptionEditor::tag_mode(self.item, text)
+        } else {
+            CaptionEditor::text_mode(self.item, text)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untouched_tags_keep_the_original_spacing() {
+        let mut ed = CaptionEditor::tag_mode(0, "a,b ,c\nnote".into());
+        assert!(!ed.is_dirty());
+        ed.switch_mode();
+        ed.switch_mode();
+        assert!(!ed.is_dirty());
+        assert_eq!(ed.text(), "a,b ,c\nnote");
+    }
+
+    #[test]
+    fn tag_operations() {
+        let mut ed = CaptionEditor::tag_mode(0, "lighthouse, sea, night".into());
+        let EditorMode::Tags(list) = &mut ed.mode else {
+            unreachable!()
+        };
+        list.cursor = 2;
+        list.to_front();
+        assert_eq!(list.tags, ["night", "lighthouse", "sea"]);
+        list.add("storm, (dramatic, sky:1.2)");
+        assert_eq!(
+            list.tags,
+            ["night", "storm", "(dramatic, sky:1.2)", "lighthouse", "sea"]
+        );
+        assert_eq!(list.current(), Some("(dramatic, sky:1.2)"));
+        list.shift(1);
+        assert_eq!(list.tags[3], "(dramatic, sky:1.2)");
+        list.shift(-1);
+        list.edit("\\(escaped\\)");
+        list.delete();
+        assert_eq!(list.tags, ["night", "storm", "lighthouse", "sea"]);
+        assert!(ed.is_dirty());
+        assert_eq!(ed.text(), "night, storm, lighthouse, sea");
+    }
+
+    #[test]
+    fn moving_a_tag_back_is_not_a_change() {
+        let mut ed = CaptionEditor::tag_mode(0, "a, b".into());
+        let EditorMode::Tags(list) = &mut ed.mode else {
+            unreachable!()
+        };
+        list.shift(1);
+        list.shift(-1);
+        assert!(!ed.is_dirty());
+    }
+
+    #[test]
+    fn text_mode_edits_multiple_lines() {
+        let mut ed = CaptionEditor::text_mode(0, "one\ntwo".into());
+        let EditorMode::Text(area) = &mut ed.mode else {
+            unreachable!()
+        };
+        area.insert_str("x");
+        assert_eq!(ed.text(), "xone\ntwo");
+        ed.mark_saved();
+        assert!(!ed.is_dirty());
+    }
+
+    #[test]
+    fn empty_list_is_safe() {
+        let mut ed = CaptionEditor::tag_mode(0, String::new());
+        let EditorMode::Tags(list) = &mut ed.mode else {
+            unreachable!()
+        };
+        list.delete();
+        list.shift(1);
+        list.to_front();
+        list.move_cursor(5);
+        assert_eq!(list.cursor, 0);
+        list.edit("first");
+        assert_eq!(ed.text(), "first");
+    }
+}

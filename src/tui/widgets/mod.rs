@@ -1,0 +1,4 @@
+//! Reusable pieces drawn by the views.
+
+pub mod hint_bar;
+pub mod image_pane;
