@@ -418,7 +418,7 @@ fn wrong_shapes_are_refused_before_writing() {
     let out = dir.path().join("out.safetensors");
     let err = run(&base, &[(lora, 1.0)], &out, false).unwrap_err();
     assert!(
-        matches!(err, MergeError::ShapeMismatch { ref weight, .. } if weight == &[12, 4]),
+        matches!(err, MergeError::ShapeMismatch { ref weight, .. } if weight[..] == [12, 4]),
         "{err}"
     );
     assert!(!out.exists());
@@ -461,6 +461,6 @@ fn cli_merge_refuses_then_allows_missing() {
         String::from_utf8_lossy(&allowed.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
-    assert!(report["missing"].as_array().unwrap().len() > 0);
+    assert!(!report["missing"].as_array().unwrap().is_empty());
     assert!(max_diff(&out, &fixture("expected_unet_fused.safetensors")) < TOL_F32);
 }
