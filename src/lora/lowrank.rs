@@ -9,12 +9,18 @@
 //! product (lora-formats.md §8.7). Cost O((out + in)·r²) instead of O(out·in·min(out, in)).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use candle_core::{DType, Device, Tensor};
 use faer::stats::prelude::{
     CwiseMatDistribution, Distribution, SeedableRng, StandardNormal, StdRng,
 };
 use faer::{Mat, MatRef};
+
+use super::model::{LoraError, LoraModule};
+use super::progress::Cancelled;
+use super::safetensors::SafetensorsError;
 
 /// kohya's `MIN_SV`: a product whose largest singular value is at most this is treated as zero
 /// and resized to rank 1 (`networks/resize_lora.py::rank_resize`).
@@ -413,6 +419,106 @@ pub fn mat_to_row_major(m: MatRef<'_, f32>) -> Vec<f32> {
         out.extend(m.row(i).iter().copied());
     }
     out
+}
+
+/// A LoRA file operation that failed: the file and module are named.
+#[derive(Debug, thiserror::Error)]
+pub enum RankFileError {
+    // Boxed: these errors are large and the success values are passed around by value.
+    #[error(transparent)]
+    Lora(Box<LoraError>),
+    #[error(transparent)]
+    File(Box<SafetensorsError>),
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
+    #[error("{path}: module `{module}`: {source}")]
+    Maths {
+        path: PathBuf,
+        module: String,
+        source: LowRankError,
+    },
+    #[error("{path}: module `{module}`: tensor conversion failed: {source}")]
+    Tensor {
+        path: PathBuf,
+        module: String,
+        source: Box<candle_core::Error>,
+    },
+    #[error("{output}: {problem}")]
+    Refused { output: PathBuf, problem: String },
+}
+
+impl From<LoraError> for RankFileError {
+    fn from(e: LoraError) -> Self {
+        RankFileError::Lora(Box::new(e))
+    }
+}
+
+impl From<SafetensorsError> for RankFileError {
+    fn from(e: SafetensorsError) -> Self {
+        RankFileError::File(Box::new(e))
+    }
+}
+
+impl RankFileError {
+    pub(crate) fn maths(path: &Path, module: &str) -> impl FnOnce(LowRankError) -> Self {
+        move |source| RankFileError::Maths {
+            path: path.to_path_buf(),
+            module: module.to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn tensor(path: &Path, module: &str) -> impl FnOnce(candle_core::Error) -> Self {
+        move |source| RankFileError::Tensor {
+            path: path.to_path_buf(),
+            module: module.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// A tensor's values as a 2-D row-major matrix: every dimension after the first flattened
+/// (lora-formats.md §3).
+pub fn mat_of_tensor(t: &Tensor) -> candle_core::Result<Mat<f32>> {
+    let flat = t.flatten_from(1)?.to_dtype(DType::F32)?;
+    let (rows, cols) = flat.dims2()?;
+    let values = flat.flatten_all()?.to_vec1::<f32>()?;
+    Ok(mat_from_row_major(rows, cols, &values))
+}
+
+/// A matrix as an F32 tensor of `shape` (row-major; the element counts must agree).
+pub fn tensor_of_mat(m: MatRef<'_, f32>, shape: &[usize]) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(mat_to_row_major(m), shape, &Device::Cpu)
+}
+
+/// A LoRA module's factors, flattened to 2-D.
+pub fn factors_of_module(path: &Path, m: &LoraModule) -> Result<Factors, RankFileError> {
+    let tensor = RankFileError::tensor(path, &m.name);
+    let up = mat_of_tensor(&m.up).map_err(tensor)?;
+    let down = mat_of_tensor(&m.down).map_err(RankFileError::tensor(path, &m.name))?;
+    Factors::new(up, down, m.alpha).map_err(RankFileError::maths(path, &m.name))
+}
+
+/// New factors as a module shaped like `like` (a conv keeps its kernel in down and its 1×1
+/// up), under `like`'s names.
+pub fn module_like(
+    path: &Path,
+    like: &LoraModule,
+    f: &Factors,
+) -> Result<LoraModule, RankFileError> {
+    let tensor = |e| RankFileError::tensor(path, &like.name)(e);
+    let rank = f.rank();
+    let mut down_shape = vec![rank];
+    down_shape.extend(&like.down.dims()[1..]);
+    let mut up_shape = vec![f.out_features(), rank];
+    up_shape.extend(&like.up.dims()[2..]);
+    Ok(LoraModule {
+        name: like.name.clone(),
+        down: tensor_of_mat(f.down.as_ref(), &down_shape).map_err(tensor)?,
+        up: tensor_of_mat(f.up.as_ref(), &up_shape).map_err(tensor)?,
+        alpha: Some(f.alpha),
+        dotted: like.dotted.clone(),
+    })
 }
 
 fn all_finite(m: MatRef<'_, f32>) -> bool {
