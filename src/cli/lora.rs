@@ -1,10 +1,356 @@
-//! `lorabench lora`.
+//! `lorabench lora`: inspect, convert and merge LoRA files.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use lorabench::lora::convert::{self, Target};
+use lorabench::lora::inspect::{Inspection, inspect};
+use lorabench::lora::merge::{self, MergeInput};
+use lorabench::lora::progress::Task;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`lorabench lora` is not built yet")
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Show format, model family, modules, ranks, alphas, training metadata and hash of a LoRA.
+    Inspect {
+        file: PathBuf,
+        /// Print the full inspection as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrite a LoRA in kohya or diffusers/PEFT key spelling (same strength).
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long, value_enum)]
+        to: ConvertTo,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge LoRAs into a base checkpoint (.safetensors), streamed tensor by tensor.
+    Merge {
+        /// The base checkpoint: SD1.5/SDXL single file, diffusers UNet, or Flux transformer.
+        #[arg(long)]
+        base: PathBuf,
+        /// LoRA files, each optionally followed by `:strength` (default 1).
+        #[arg(required = true)]
+        loras: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Merge even if some LoRA modules have no weight in the base (they are listed).
+        #[arg(long)]
+        allow_missing: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConvertTo {
+    Kohya,
+    Peft,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Inspect { file, json } => {
+            let info = inspect(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{}", render(&info));
+            }
+        }
+        Command::Convert {
+            input,
+            output,
+            to,
+            json,
+        } => {
+            let to = match to {
+                ConvertTo::Kohya => Target::Kohya,
+                ConvertTo::Peft => Target::Peft,
+            };
+            let report = convert::convert(&input, &output, to)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "converted {} modules ({}) -> {}",
+                    report.modules,
+                    report.from,
+                    report.output.display()
+                );
+            }
+        }
+        Command::Merge {
+            base,
+            loras,
+            output,
+            allow_missing,
+            json,
+        } => {
+            let inputs = loras
+                .iter()
+                .map(|s| parse_lora_arg(s))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let report = run_merge(&base, &inputs, &output, allow_missing)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for m in &report.missing {
+                    eprintln!("not in base, skipped: {}: {}", m.lora.display(), m.module);
+                }
+                println!(
+                    "merged {} modules into {} weights -> {}",
+                    report.modules_applied,
+                    report.weights_changed,
+                    report.output.display()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `file.safetensors[:strength]`; a colon followed by something that is not a number is part of
+/// the path.
+fn parse_lora_arg(arg: &str) -> anyhow::Result<MergeInput> {
+    if let Some((path, s)) = arg.rsplit_once(':')
+        && let Ok(strength) = s.parse::<f32>()
+    {
+        anyhow::ensure!(
+            strength.is_finite(),
+            "{arg}: the strength must be a finite number"
+        );
+        return Ok(MergeInput {
+            path: PathBuf::from(path),
+            strength,
+        });
+    }
+    Ok(MergeInput {
+        path: PathBuf::from(arg),
+        strength: 1.0,
+    })
+}
+
+/// Runs a merge with a progress bar on a terminal and Ctrl-C cancelling it cleanly.
+fn run_merge(
+    base: &Path,
+    inputs: &[MergeInput],
+    output: &Path,
+    allow_missing: bool,
+) -> anyhow::Result<merge::MergeReport> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&cancel))
+        .context("cannot install the Ctrl-C handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&cancel))
+        .context("cannot install the SIGTERM handler")?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tensors  {elapsed_precise}  {wide_msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut task = Task::new(&cancel, |step| {
+        bar.set_length(step.total);
+        bar.set_position(step.done);
+        bar.set_message(step.item.to_string());
+    });
+    let result = merge::merge(base, inputs, output, allow_missing, &mut task);
+    drop(task);
+    bar.finish_and_clear();
+    Ok(result?)
+}
+
+/// The human-readable inspection.
+fn render(i: &Inspection) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "file        {}", i.path.display());
+    let _ = writeln!(
+        s,
+        "size        {} bytes, {} tensors, {} parameters",
+        i.file_size, i.tensor_count, i.parameter_count
+    );
+    let dora = if i.dora { " + DoRA" } else { "" };
+    let _ = writeln!(s, "format      {}{dora}", i.format);
+    let _ = writeln!(s, "family      {}", i.family);
+    let dtypes: Vec<String> = i.dtypes.iter().map(|(d, n)| format!("{d} x{n}")).collect();
+    let _ = writeln!(s, "dtypes      {}", dtypes.join(", "));
+    let _ = writeln!(
+        s,
+        "modules     {} ({} unet/transformer, {} text encoder)",
+        i.modules.len(),
+        i.unet_modules,
+        i.text_encoder_modules
+    );
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let varies = |b: bool| if b { " (varies by module)" } else { "" };
+    let _ = writeln!(
+        s,
+        "rank        {}{}",
+        list(i.ranks.iter().map(|r| r.to_string()).collect()),
+        varies(i.rank_varies)
+    );
+    let _ = writeln!(
+        s,
+        "alpha       {}{}",
+        list(i.alphas.iter().map(|a| a.to_string()).collect()),
+        varies(i.alpha_varies)
+    );
+    match i.scale {
+        Some(sc) => {
+            let _ = writeln!(s, "scale       {sc} (alpha / rank)");
+        }
+        None => {
+            let _ = writeln!(s, "scale       varies by module (see --json)");
+        }
+    }
+    let hash = match i.hash.matches {
+        Some(true) => "sshs_model_hash matches".to_string(),
+        Some(false) => format!(
+            "sshs_model_hash MISMATCH: stored {}, data hashes to",
+            i.hash.stored.as_deref().unwrap_or("")
+        ),
+        None => "no sshs_model_hash stored; data hashes to".to_string(),
+    };
+    let shown = if i.hash.matches == Some(true) {
+        String::new()
+    } else {
+        format!(" {}", i.hash.computed)
+    };
+    let _ = writeln!(s, "hash        {hash}{shown}");
+    if let Some(t) = &i.training {
+        let _ = writeln!(s, "training (sd-scripts metadata)");
+        let fields = [
+            ("output name", &t.output_name),
+            ("base model", &t.base_model),
+            ("trained on", &t.sd_model_name),
+            ("network", &t.network_module),
+            (
+                "dim / alpha",
+                &t.network_dim
+                    .as_ref()
+                    .map(|d| format!("{d} / {}", t.network_alpha.as_deref().unwrap_or("?"))),
+            ),
+            ("network args", &t.network_args),
+            (
+                "steps",
+                &t.steps
+                    .as_ref()
+                    .map(|st| format!("{st} of {}", t.max_train_steps.as_deref().unwrap_or("?"))),
+            ),
+            (
+                "epochs",
+                &t.epoch
+                    .as_ref()
+                    .map(|e| format!("{e} of {}", t.num_epochs.as_deref().unwrap_or("?"))),
+            ),
+            ("resolution", &t.resolution),
+            ("learning rate", &t.learning_rate),
+            (
+                "unet / te lr",
+                &t.unet_lr
+                    .as_ref()
+                    .map(|u| format!("{u} / {}", t.text_encoder_lr.as_deref().unwrap_or("?"))),
+            ),
+            ("optimizer", &t.optimizer),
+            ("scheduler", &t.lr_scheduler),
+            ("batch size", &t.batch_size),
+            ("train images", &t.num_train_images),
+            ("precision", &t.mixed_precision),
+            ("seed", &t.seed),
+            ("started", &t.started_at),
+            ("finished", &t.finished_at),
+            ("comment", &t.training_comment),
+        ];
+        for (label, value) in fields {
+            if let Some(v) = value {
+                let _ = writeln!(s, "  {label:<14}{v}");
+            }
+        }
+        for (dir, repeats, images) in &t.dataset_dirs {
+            let n = |v: &Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+            let _ = writeln!(
+                s,
+                "  dataset       {dir}: {} images x {} repeats",
+                n(images),
+                n(repeats)
+            );
+        }
+        if !t.top_tags.is_empty() {
+            let tags: Vec<String> = t
+                .top_tags
+                .iter()
+                .map(|(tag, n)| format!("{tag} ({n})"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  top tags      {} (of {} distinct)",
+                tags.join(", "),
+                t.distinct_tags
+            );
+        }
+    }
+    if !i.modelspec.is_empty() {
+        let _ = writeln!(s, "modelspec");
+        for (k, v) in &i.modelspec {
+            if k == "thumbnail" {
+                continue; // a data URL, unreadable in a terminal
+            }
+            let _ = writeln!(s, "  {k:<22}{v}");
+        }
+    }
+    if !i.other_keys.is_empty() {
+        let _ = writeln!(
+            s,
+            "other keys  {} not part of an adapter module (e.g. {})",
+            i.other_keys.len(),
+            i.other_keys[0]
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strength_suffix_is_optional() {
+        let a = parse_lora_arg("style.safetensors:0.7").unwrap();
+        assert_eq!(
+            (a.path, a.strength),
+            (PathBuf::from("style.safetensors"), 0.7)
+        );
+        let b = parse_lora_arg("dir:with/colon.safetensors").unwrap();
+        assert_eq!(
+            (b.path, b.strength),
+            (PathBuf::from("dir:with/colon.safetensors"), 1.0)
+        );
+        let c = parse_lora_arg("x.safetensors:-1").unwrap();
+        assert_eq!(c.strength, -1.0);
+        assert!(parse_lora_arg("x.safetensors:inf").is_err());
+    }
 }

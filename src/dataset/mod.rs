@@ -13,6 +13,12 @@ pub mod paths;
 pub mod query;
 pub mod scan;
 
+pub mod buckets;
+pub mod lint;
+pub mod similarity;
+pub mod stats;
+pub mod tokens;
+
 pub use error::DatasetError;
 pub use journal::Journal;
 pub use query::Query;

@@ -1,1 +1,24 @@
 //! LoRA files (no UI): inspect, convert, merge, mix, resize, extract.
+//!
+//! The API the other LoRA operations and the TUI build on:
+//! - [`safetensors`]: the container. [`safetensors::SafetensorsFile::open`] validates the header
+//!   (typed [`safetensors::SafetensorsError`] naming the file), then `read_tensor` / `read_f32` /
+//!   `read_bytes` one tensor at a time; [`safetensors::Writer`] streams tensors into a temporary
+//!   file and renames it into place on `finish` (dropped early, it deletes the temporary file);
+//!   [`safetensors::write_tensors`] writes in-memory tensors the same way.
+//! - [`model`]: a LoRA as modules. [`model::LoraFile::read`] gives sorted
+//!   [`model::LoraModule`]s `{ name, down, up, alpha, dotted }` (F32 factors, kohya-style name,
+//!   `delta(strength)` and `scale()` helpers) from kohya, LoCon or diffusers/PEFT files;
+//!   [`model::write_kohya`] / [`model::write_peft`] write them back atomically.
+//! - [`keys`]: key spellings, format and model-family detection.
+//! - [`progress`]: [`progress::Task`] (cancel flag + progress callback) taken by long operations.
+//! - [`inspect`], [`convert`], [`merge`]: the `lorabench lora` commands.
+
+pub mod convert;
+pub mod inspect;
+pub mod keys;
+pub mod ldm;
+pub mod merge;
+pub mod model;
+pub mod progress;
+pub mod safetensors;
