@@ -137,8 +137,17 @@ pub fn load(path: &Path, max_width: u32, max_height: u32) -> Result<Preview, Pre
     let (mut reader, file_size) = open(path)?;
     let format = sniff(path, &mut reader)?;
     if format == ImageFormat::Jpeg {
+        // No JPEG within the pixel limits needs a file this big: refuse before reading it.
+        if file_size > MAX_ALLOC {
+            let info = probe(path)?;
+            return Err(PreviewError::TooLarge {
+                path: path.to_owned(),
+                width: info.width,
+                height: info.height,
+            });
+        }
         // jpeg-decoder reads byte by byte: decoding from memory is much faster than from a
-        // buffered file. `open` already checked the size is within MAX_ALLOC.
+        // buffered file.
         let mut bytes = Vec::with_capacity(usize::try_from(file_size).unwrap_or(0));
         reader
             .read_to_end(&mut bytes)
