@@ -137,8 +137,17 @@ pub fn load(path: &Path, max_width: u32, max_height: u32) -> Result<Preview, Pre
     let (mut reader, file_size) = open(path)?;
     let format = sniff(path, &mut reader)?;
     if format == ImageFormat::Jpeg {
+        // No JPEG within the pixel limits needs a file this big: refuse before reading it.
+        if file_size > MAX_ALLOC {
+            let info = probe(path)?;
+            return Err(PreviewError::TooLarge {
+                path: path.to_owned(),
+                width: info.width,
+                height: info.height,
+            });
+        }
         // jpeg-decoder reads byte by byte: decoding from memory is much faster than from a
-        // buffered file. `open` already checked the size is within MAX_ALLOC.
+        // buffered file.
         let mut bytes = Vec::with_capacity(usize::try_from(file_size).unwrap_or(0));
         reader
             .read_to_end(&mut bytes)
@@ -463,4 +472,33 @@ fn finish(image: DynamicImage, orientation: Orientation, (tw, th): (u32, u32)) -
     };
     image.apply_orientation(orientation);
     image.into_rgba8()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_within_keeps_aspect_and_never_enlarges() {
+        assert_eq!(fit_within(4000, 3000, 800, 600), (800, 600));
+        assert_eq!(fit_within(3000, 4000, 800, 600), (450, 600));
+        assert_eq!(fit_within(64, 64, 800, 600), (64, 64));
+        // An extreme strip still gets at least one row.
+        assert_eq!(fit_within(10_000, 3, 100, 100), (100, 1));
+        assert_eq!(fit_within(5, 5, 0, 0), (1, 1));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_remedy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let empty = dir.path().join("blank image.png");
+        std::fs::write(&empty, b"").expect("write");
+        let message = load(&empty, 10, 10).expect_err("empty").to_string();
+        assert!(
+            message.contains("blank image.png") && message.contains("exclude"),
+            "{message}"
+        );
+        let missing = dir.path().join("gone.jpg");
+        assert!(matches!(probe(&missing), Err(PreviewError::Io { .. })));
+    }
 }
