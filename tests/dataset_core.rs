@@ -283,3 +283,20 @@ fn damaged_journal_entry_is_reported_not_panicked() {
         assert!(matches!(err, DatasetError::Journal { .. }), "{err}");
     }
 }
+
+#[test]
+fn saving_keeps_the_caption_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    sample(root);
+    let caption = root.join("10_lbhouse/a.txt");
+    fs::set_permissions(&caption, fs::Permissions::from_mode(0o664)).unwrap();
+    let ds = scan(root, &ScanOptions::default()).unwrap();
+    let (journal, _) = Journal::open(root).unwrap();
+    ops::write_caption(&journal, &ds, 0, "changed")
+        .unwrap()
+        .unwrap();
+    let mode = fs::metadata(&caption).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o664);
+}

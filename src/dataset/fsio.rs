@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::{DatasetError, Result};
@@ -22,16 +23,32 @@ pub fn temp_path(path: &Path) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = temp_path(path);
     let io = |e| DatasetError::io(path, e);
+    // Create the temporary file with the permissions of the file it replaces.
+    // A new file gets the usual 0o666 less the umask.
+    let existing = fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777);
+    let mode = existing.unwrap_or(0o666);
     {
-        let mut f = fs::File::create(&tmp).map_err(io)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(io)?;
+        // The umask may have narrowed the mode; put back exactly what the file had.
+        if let Some(mode) = existing
+            && f.metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o7777 != mode)
+        {
+            f.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io)?;
+        }
         f.write_all(bytes).map_err(io)?;
         if durable {
             f.sync_all().map_err(io)?;
         }
-    }
-    if let Ok(meta) = fs::metadata(path) {
-        // Keep the permissions of the file we replace.
-        let _ = fs::set_permissions(&tmp, meta.permissions());
     }
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);

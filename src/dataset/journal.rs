@@ -251,26 +251,26 @@ impl Journal {
 
     /// Every `Write` must find its `before` bytes, every `Move` its source and a free target.
     fn check(&self, ops: &[FileOp]) -> Result<()> {
-        for op in ops {
-            match op {
-                FileOp::Write { path, before, .. } => {
-                    let abs = self.root.join(path);
-                    if read_optional(&abs)? != *before {
-                        return Err(DatasetError::Conflict { path: abs });
-                    }
+        // Reads every file the entry touches: in parallel, as a bulk edit touches thousands.
+        ops.par_iter().try_for_each(|op| match op {
+            FileOp::Write { path, before, .. } => {
+                let abs = self.root.join(path);
+                if read_optional(&abs)? != *before {
+                    return Err(DatasetError::Conflict { path: abs });
                 }
-                FileOp::Move { from, to } => {
-                    let (from, to) = (self.root.join(from), self.root.join(to));
-                    if !from.exists() {
-                        return Err(DatasetError::Missing { path: from });
-                    }
-                    if to.exists() {
-                        return Err(DatasetError::Exists { path: to });
-                    }
-                }
+                Ok(())
             }
-        }
-        Ok(())
+            FileOp::Move { from, to } => {
+                let (from, to) = (self.root.join(from), self.root.join(to));
+                if !from.exists() {
+                    return Err(DatasetError::Missing { path: from });
+                }
+                if to.exists() {
+                    return Err(DatasetError::Exists { path: to });
+                }
+                Ok(())
+            }
+        })
     }
 
     /// Applies ops idempotently: writes are atomic replacements with known bytes, and a move
