@@ -327,7 +327,7 @@ fn python() -> Option<PathBuf> {
 
 fn main() {
     let dir = tempfile::tempdir_in(
-        std::env::var_os("LORABENCH_BENCH_DIR").unwrap_or_else(std::env::temp_dir),
+        std::env::var_os("LORABENCH_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
     )
     .expect("tempdir");
     let base = dir.path().join("sd15_synthetic.safetensors");

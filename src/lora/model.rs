@@ -513,7 +513,8 @@ fn most_common(items: impl Iterator<Item = (usize, f32)>) -> (usize, f32) {
 }
 
 /// The dotted diffusers path (`unet.down_blocks.0.…`) of a kohya module name, where there is
-/// one: SD1/SD2 diffusers-named UNets and SDXL LDM-named UNets, CLIP text encoders and
+/// one: SD1/SD2 diffusers-named UNets and SDXL LDM-named UNets, CLIP text encoders (as
+/// transformers 5 names their modules) and
 /// `lora_transformer_` names. BFL-named Flux modules have none (their qkv is fused).
 pub fn dotted_from_kohya(name: &str) -> Option<String> {
     if let Some(rest) = name.strip_prefix("lora_unet_") {
@@ -531,8 +532,16 @@ pub fn dotted_from_kohya(name: &str) -> Option<String> {
         ("lora_te_", "text_encoder"),
     ];
     components.iter().find_map(|(prefix, component)| {
-        name.strip_prefix(prefix)
-            .map(|rest| format!("{component}.{}", keys::undot(rest)))
+        name.strip_prefix(prefix).map(|rest| {
+            let path = keys::undot(rest);
+            // transformers 5 CLIP text models have no `text_model.` level (current diffusers
+            // files say `text_encoder.encoder.layers.…`).
+            let path = match *component {
+                "transformer" => path.as_str(),
+                _ => path.strip_prefix("text_model.").unwrap_or(&path),
+            };
+            format!("{component}.{path}")
+        })
     })
 }
 
@@ -549,7 +558,7 @@ mod tests {
         );
         assert_eq!(
             dotted_from_kohya("lora_te2_text_model_encoder_layers_3_mlp_fc1").as_deref(),
-            Some("text_encoder_2.text_model.encoder.layers.3.mlp.fc1")
+            Some("text_encoder_2.encoder.layers.3.mlp.fc1")
         );
         assert_eq!(
             dotted_from_kohya("lora_unet_double_blocks_0_img_attn_qkv"),
