@@ -15,10 +15,14 @@
 //! - [`inspect`], [`convert`], [`merge`]: the `lorabench lora` commands.
 
 pub mod convert;
+pub mod extract;
 pub mod inspect;
 pub mod keys;
 pub mod ldm;
+pub mod lowrank;
 pub mod merge;
+pub mod mix;
 pub mod model;
 pub mod progress;
+pub mod resize;
 pub mod safetensors;
