@@ -1,5 +1,6 @@
 //! End to end: the real binary in tmux on a temporary dataset. Navigate, edit a caption, add a
-//! tag to every caption, exclude an image, undo, quit; then check the files on disk.
+//! tag to every caption, exclude an image, undo, answer a conflict with another program's
+//! edit (seen by the folder watcher), quit; then check the files on disk.
 //! Skipped (with the reason printed) only where tmux is not installed.
 
 mod tui_support;
@@ -129,6 +130,18 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
     tmux.keys(&["u"]);
     tmux.wait_for("undid");
 
+    // Another program changes a caption while it has unsaved edits: the watcher notices and
+    // the workbench asks instead of overwriting either side.
+    tmux.keys(&["j", "e"]);
+    tmux.wait_for("· text");
+    tmux.text("zz ");
+    tmux.wait_for("unsaved");
+    std::fs::write(root.join("10_lh/night.txt"), "written elsewhere\n").unwrap();
+    tmux.wait_for("changed by another program");
+    tmux.keys(&["t"]);
+    tmux.wait_for("took the version on disk");
+    tmux.keys(&["Escape"]);
+
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tmux.alive() {
@@ -150,7 +163,8 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
     );
     assert_eq!(
         read(&root, "10_lh/night.txt"),
-        "lighthouse, night, stars, seascape"
+        "written elsewhere\n",
+        "theirs was taken"
     );
     assert_eq!(read(&root, "10_lh/storm.txt"), "seascape");
     assert!(

@@ -86,7 +86,7 @@ pub struct Conflict {
 /// A dialog on top of the panels; it has the keyboard until it closes.
 pub enum Modal {
     Help { scroll: u16 },
-    Prompt(Prompt),
+    Prompt(Box<Prompt>),
     Conflict(Conflict),
 }
 
@@ -671,12 +671,12 @@ impl App {
     fn open_prompt(&mut self, kind: PromptKind, initial: &str) {
         let mut input = TextArea::new(vec![initial.to_string()]);
         input.move_cursor(ratatui_textarea::CursorMove::End);
-        self.modal = Some(Modal::Prompt(Prompt {
+        self.modal = Some(Modal::Prompt(Box::new(Prompt {
             kind,
             input,
             error: None,
             scope: None,
-        }));
+        })));
     }
 
     fn submit_prompt(&mut self) {

@@ -265,6 +265,8 @@ mod tests {
                 p
             })
             .collect();
+        // The first request is a large image, so the worker is busy while the others arrive.
+        write_png(&paths[0], 3000, 3000);
         let (tx, rx) = mpsc::channel();
         let workers = ImageWorkers::start(Picker::halfblocks(), tx, 1);
         for p in &paths {
@@ -280,6 +282,7 @@ mod tests {
             }
         }
         assert_eq!(served.last(), Some(&paths[49]));
-        assert!(served.len() <= 3, "served {} decodes", served.len());
+        // At most the big first one (if the worker started before the rest arrived) and the last.
+        assert!(served.len() <= 2, "served {served:?}");
     }
 }

@@ -156,6 +156,13 @@ fn make_picker(choice: ImageProtocol) -> Picker {
     if let Some(p) = forced {
         picker.set_protocol_type(p);
     }
+    // A reply that came after the query gave up would be read as keys (an ESC swallowing the
+    // first key press): drop whatever is already queued before the input thread starts.
+    while ratatui::crossterm::event::poll(Duration::from_millis(30)).unwrap_or(false) {
+        if ratatui::crossterm::event::read().is_err() {
+            break;
+        }
+    }
     picker
 }
 

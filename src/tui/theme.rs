@@ -272,8 +272,10 @@ impl Theme {
                 ),
             })?;
         let file = parse_file(&format!("themes/{name}.yaml"), source)?;
-        let mut theme = Theme::default();
-        theme.name = name.to_string();
+        let mut theme = Theme {
+            name: name.to_string(),
+            ..Theme::default()
+        };
         theme.apply(&file.styles);
         Ok(theme)
     }

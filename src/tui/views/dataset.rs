@@ -246,11 +246,20 @@ pub fn human_size(bytes: u64) -> String {
 
 fn info(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let block = panel(Line::from(" Info "), false, app);
+    let Some(index) = app.current() else {
+        frame.render_widget(panel(Line::from(" Info "), false, app), area);
+        return;
+    };
+    let item = &app.dataset.items[index];
+    // The title is the path (folder and name), cut from the left when it does not fit.
+    let room = usize::from(area.width.saturating_sub(4));
+    let title = format!(
+        " {} ",
+        truncate_left(&item.path.display().to_string(), room)
+    );
+    let block = panel(Line::from(title), false, app);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(index) = app.current() else { return };
-    let item = &app.dataset.items[index];
     let label = |s: &'static str| Span::styled(format!("{s:<8}"), t.dim);
     let path = app.dataset.abs_path(item);
     let dims = app
@@ -315,10 +324,6 @@ fn info(frame: &mut Frame, app: &App, area: Rect) {
         state.insert(0, label("state"));
         lines.push(Line::from(state));
     }
-    lines.push(Line::from(vec![
-        label("file"),
-        Span::styled(item.path.display().to_string(), t.dim),
-    ]));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 

@@ -17,6 +17,9 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui_image::picker::Picker;
 
+/// An image of the generated dataset: file name, colour, caption bytes.
+type Sample = (&'static str, (u8, u8, u8), Option<&'static [u8]>);
+
 pub const W: u16 = 100;
 pub const H: u16 = 30;
 
@@ -27,7 +30,7 @@ pub fn dataset() -> (tempfile::TempDir, PathBuf) {
     let root = tmp.path().join("lighthouse");
     let concept = root.join("10_lh");
     std::fs::create_dir_all(&concept).unwrap();
-    let images: [(&str, (u8, u8, u8), Option<&[u8]>); 4] = [
+    let images: [Sample; 4] = [
         (
             "dawn.png",
             (240, 180, 90),
