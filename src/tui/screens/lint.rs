@@ -240,10 +240,16 @@ pub fn on_action(app: &mut App, action: Action) {
         }
         Action::Rerun => start(app),
         Action::Jump => {
-            let item = s.current().map(|f| f.item);
-            match item {
-                Some(Some(i)) => show_in_browser(app, i),
-                Some(None) => set_status(
+            let target = s.current().map(|f| (f.item, f.path.clone()));
+            match target {
+                Some((Some(i), path)) => {
+                    // By path first: a rescan since the check may have renumbered the items.
+                    let i = app.dataset.index_of(&path).unwrap_or(i);
+                    if i < app.dataset.items.len() {
+                        show_in_browser(app, i);
+                    }
+                }
+                Some((None, _)) => set_status(
                     app,
                     Level::Info,
                     "this finding is about no single image".into(),
