@@ -179,7 +179,8 @@ impl App {
             area,
             dirty: true,
             quit: None,
-            workers: ImageWorkers::start(picker.clone(), tx, 2),
+            // Leave a core to the UI thread: decoding must never slow a key press down.
+            workers: ImageWorkers::start(picker.clone(), tx, decode_threads()),
             wanted_preview: None,
             wanted_thumbs: Vec::new(),
             by_caption: HashMap::new(),
@@ -1055,6 +1056,11 @@ impl App {
     fn set_status(&mut self, level: Level, text: String) {
         self.status = Some(Status { text, level });
     }
+}
+
+/// Decode workers: one fewer than the cores (at least one, at most four).
+fn decode_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4))
 }
 
 pub fn plural(n: usize) -> &'static str {
