@@ -68,8 +68,11 @@ fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 
 const GOOD: &str = "lbhouse, lighthouse, sea, cliff\n";
 
+type Files = Vec<(&'static str, Vec<u8>)>;
+type Expected = Vec<(&'static str, Kind)>;
+
 /// (file, bytes) of the flawed dataset, and the finding each flaw must give.
-fn flawed_files() -> (Vec<(&'static str, Vec<u8>)>, Vec<(&'static str, Kind)>) {
+fn flawed_files() -> (Files, Expected) {
     let original = jpeg(640, 512, 4);
     let near = {
         let img = image::load_from_memory(&original).expect("decode");

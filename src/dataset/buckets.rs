@@ -167,10 +167,10 @@ impl KohyaBuckets {
         if res.w == 0 || res.h == 0 {
             return Err(BucketError::ZeroResolution(res));
         }
-        if config.min_bucket_reso % d != 0 {
+        if !config.min_bucket_reso.is_multiple_of(d) {
             config.min_bucket_reso -= config.min_bucket_reso % d;
         }
-        if config.max_bucket_reso % d != 0 {
+        if !config.max_bucket_reso.is_multiple_of(d) {
             config.max_bucket_reso += d - config.max_bucket_reso % d;
         }
         let list = if !config.enable_bucket {

@@ -374,7 +374,7 @@ fn check_item(
                     Kind::Unreadable,
                     Severity::Error,
                     &item.path,
-                    format!("image {why}"),
+                    format!("unusable image: {why}"),
                     "replace it with a good copy, or exclude it from the dataset",
                 ));
                 None

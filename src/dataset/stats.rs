@@ -56,7 +56,7 @@ pub fn sort_tags(tags: &mut [TagCount], by: TagSort) {
         TagSort::Count => {
             tags.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.tag.cmp(&b.tag)))
         }
-        TagSort::Name => tags.sort_by(|a, b| a.tag.to_lowercase().cmp(&b.tag.to_lowercase())),
+        TagSort::Name => tags.sort_by_key(|t| t.tag.to_lowercase()),
     }
 }
 

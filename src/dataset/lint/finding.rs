@@ -1,6 +1,6 @@
 //! What lint reports: findings with a stable kind id, a severity, a path and a hint.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
@@ -132,7 +132,7 @@ pub struct Finding {
     pub item: Option<usize>,
 }
 
-fn path_string<S: Serializer>(path: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+fn path_string<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&path.to_string_lossy())
 }
 

@@ -60,7 +60,7 @@ const CP1252_HIGH: [char; 32] = [
 ];
 
 fn decode_utf16(bytes: &[u8], little: bool) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes.chunks_exact(2).map(|c| {
