@@ -18,6 +18,5 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cp -r fuzz/corpus/lora_header "$WORK/corpus"
-cd fuzz
 cargo "${TOOLCHAIN[@]}" fuzz run lora_header "$WORK/corpus" -- \
     -max_total_time="$SECONDS_LIMIT" -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=256

@@ -418,7 +418,7 @@ fn wrong_shapes_are_refused_before_writing() {
     let out = dir.path().join("out.safetensors");
     let err = run(&base, &[(lora, 1.0)], &out, false).unwrap_err();
     assert!(
-        matches!(err, MergeError::ShapeMismatch { ref weight, .. } if weight == &[12, 4]),
+        matches!(err, MergeError::ShapeMismatch { ref weight, .. } if weight[..] == [12, 4]),
         "{err}"
     );
     assert!(!out.exists());
@@ -461,6 +461,42 @@ fn cli_merge_refuses_then_allows_missing() {
         String::from_utf8_lossy(&allowed.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
-    assert!(report["missing"].as_array().unwrap().len() > 0);
+    assert!(!report["missing"].as_array().unwrap().is_empty());
     assert!(max_diff(&out, &fixture("expected_unet_fused.safetensors")) < TOL_F32);
+}
+
+#[test]
+fn diffusers_flux_peft_into_diffusers_transformer() {
+    // PEFT keys `transformer.…lora_A/B.weight`, alpha from lora_adapter_metadata.
+    let dir = tempfile::tempdir().unwrap();
+    let key = "single_transformer_blocks.0.attn.to_q.weight";
+    let (w, a, b) = (randn(&[6, 4]), randn(&[2, 4]), randn(&[6, 2]));
+    let base = dir.path().join("base.safetensors");
+    write_tensors(
+        &base,
+        &[(key.to_string(), w.clone())],
+        &BTreeMap::new(),
+        false,
+    )
+    .unwrap();
+    let lora = dir.path().join("lora.safetensors");
+    let meta = BTreeMap::from([(
+        "lora_adapter_metadata".to_string(),
+        r#"{"transformer.r": 2, "transformer.lora_alpha": 1}"#.to_string(),
+    )]);
+    let tensors = [
+        (
+            "transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight".to_string(),
+            a.clone(),
+        ),
+        (
+            "transformer.single_transformer_blocks.0.attn.to_q.lora_B.weight".to_string(),
+            b.clone(),
+        ),
+    ];
+    write_tensors(&lora, &tensors, &meta, false).unwrap();
+    let out = dir.path().join("out.safetensors");
+    run(&base, &[(lora, 1.0)], &out, false).unwrap();
+    let expected = (w + (b.matmul(&a).unwrap() * 0.5).unwrap()).unwrap(); // alpha 1 / rank 2
+    assert_close(&read(&out, key), &expected);
 }

@@ -224,7 +224,21 @@ fn render(i: &Inspection) -> String {
             let _ = writeln!(s, "scale       {sc} (alpha / rank)");
         }
         None => {
-            let _ = writeln!(s, "scale       varies by module (see --json)");
+            // How many modules have each scale, e.g. `2 x113, 4 x1, 0.75 x1`.
+            let mut counts: Vec<(f32, usize)> = Vec::new();
+            for sc in i.modules.iter().filter_map(|m| m.scale) {
+                match counts.iter_mut().find(|(v, _)| *v == sc) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((sc, 1)),
+                }
+            }
+            counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+            let shown: Vec<String> = counts.iter().map(|(v, n)| format!("{v} x{n}")).collect();
+            let _ = writeln!(
+                s,
+                "scale       {} (alpha / rank, varies by module)",
+                shown.join(", ")
+            );
         }
     }
     let hash = match i.hash.matches {

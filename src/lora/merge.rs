@@ -49,15 +49,14 @@ pub enum MergeError {
         missing: Vec<Missing>,
     },
     #[error(
-        "{lora}: module `{module}` makes a {delta:?} update but base weight `{key}` in {base} is {weight:?}; this LoRA is for another model"
+        "{lora}: module `{module}` makes a {delta:?} update but base weight `{key}` is {weight:?}; this LoRA is for another model"
     )]
     ShapeMismatch {
         lora: PathBuf,
         module: String,
-        base: PathBuf,
         key: String,
-        delta: Vec<usize>,
-        weight: Vec<usize>,
+        delta: Box<[usize]>,
+        weight: Box<[usize]>,
     },
     #[error("{base}: weight `{key}` is {dtype}; merging needs F16, BF16, F32 or F64 weights")]
     BaseDtype {
@@ -69,7 +68,7 @@ pub enum MergeError {
     Candle {
         lora: PathBuf,
         module: String,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 }
 
@@ -304,7 +303,7 @@ pub fn merge(
                     MergeError::Candle {
                         lora: loras[u.lora].path.clone(),
                         module: u.module.name.clone(),
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
             }
@@ -345,10 +344,9 @@ fn check_shape(
         Err(MergeError::ShapeMismatch {
             lora: lora.path.clone(),
             module: module.name.clone(),
-            base: base.path().to_path_buf(),
-            key: info.name.clone(),
-            delta,
-            weight,
+            key: format!("{} in {}", info.name, base.path().display()),
+            delta: delta.into(),
+            weight: weight.into(),
         })
     }
 }

@@ -42,7 +42,7 @@ pub enum LoraError {
     Candle {
         path: PathBuf,
         module: String,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
     #[error("{path}: the sidecar adapter_config.json is unreadable: {problem}")]
     AdapterConfig { path: PathBuf, problem: String },
@@ -171,7 +171,7 @@ impl LoraFile {
             let candle = |source| LoraError::Candle {
                 path: path.to_path_buf(),
                 module: module.clone(),
-                source,
+                source: Box::new(source),
             };
             let down = file.read_f32(down_key)?;
             let up = file.read_f32(up_key)?;
@@ -372,7 +372,7 @@ pub fn write_kohya(
         let candle = |source| LoraError::Candle {
             path: path.to_path_buf(),
             module: m.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let cdt = float_dtype(path, dtype)?;
         let alpha = m.alpha.unwrap_or(m.rank() as f32);
@@ -422,7 +422,7 @@ pub fn write_peft(
         let candle = |source| LoraError::Candle {
             path: path.to_path_buf(),
             module: m.name.clone(),
-            source,
+            source: Box::new(source),
         };
         tensors.push((
             format!("{dotted}.lora_A.weight"),

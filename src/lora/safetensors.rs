@@ -120,7 +120,7 @@ pub enum SafetensorsError {
     Candle {
         path: PathBuf,
         name: String,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 }
 
@@ -562,7 +562,7 @@ impl SafetensorsFile {
             SafetensorsError::Candle {
                 path: self.path.clone(),
                 name: name.to_string(),
-                source,
+                source: Box::new(source),
             }
         })
     }
@@ -582,7 +582,7 @@ impl SafetensorsFile {
             .map_err(|source| SafetensorsError::Candle {
                 path: self.path.clone(),
                 name: name.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -857,7 +857,7 @@ pub fn write_tensors(
         let (dtype, bytes) = tensor_bytes(t).map_err(|source| SafetensorsError::Candle {
             path: target.to_path_buf(),
             name: name.clone(),
-            source,
+            source: Box::new(source),
         })?;
         specs.push(TensorSpec {
             name: name.clone(),
