@@ -13,6 +13,7 @@ Prints one JSON object on stdout. Run by `cargo bench --bench lora_resize`.
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
 
@@ -63,6 +64,7 @@ def main():
             full += resize_once(up, down, args.new_rank, True)
             thin += resize_once(up, down, args.new_rank, False)
         per_shape[f"{out}x{inn}"] = {"count": len(names), "full_s": full / n, "thin_s": thin / n}
+        print(f"  torch {out}x{inn}: full {full / n:.3f} s, thin {thin / n:.3f} s", file=sys.stderr, flush=True)
         total_full += full / n * len(names)
         total_thin += thin / n * len(names)
 
