@@ -73,9 +73,18 @@ fn main() {
     });
 
     println!("dataset_bulk: {N} images + captions");
-    println!("  scan (all captions loaded)        {:8.1} ms", scan_s * 1e3);
-    println!("  add tag, journal included          {:8.1} ms  (target < 1000 ms)", edit_s * 1e3);
-    println!("  undo of that edit                  {:8.1} ms", undo_s * 1e3);
+    println!(
+        "  scan (all captions loaded)        {:8.1} ms",
+        scan_s * 1e3
+    );
+    println!(
+        "  add tag, journal included          {:8.1} ms  (target < 1000 ms)",
+        edit_s * 1e3
+    );
+    println!(
+        "  undo of that edit                  {:8.1} ms",
+        undo_s * 1e3
+    );
     match reference {
         Some(r) => println!(
             "  python in-place loop (no journal)  {:8.1} ms  -> ratio python/lorabench {:.2}",

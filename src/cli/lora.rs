@@ -52,6 +52,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reduce the rank of a LoRA, keeping its strength (fixed or kohya's dynamic rules).
+    Resize(super::lora_rank::ResizeArgs),
+    /// Combine LoRAs into one: exact (stacked ranks) or reduced to --rank N.
+    Mix(super::lora_rank::MixArgs),
+    /// Extract a LoRA from the difference of a tuned and a base checkpoint.
+    Extract(super::lora_rank::ExtractArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -62,6 +68,9 @@ enum ConvertTo {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
+        Command::Resize(a) => return super::lora_rank::resize(a),
+        Command::Mix(a) => return super::lora_rank::mix(a),
+        Command::Extract(a) => return super::lora_rank::extract(a),
         Command::Inspect { file, json } => {
             let info = inspect(&file)?;
             if json {

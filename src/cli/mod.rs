@@ -4,8 +4,6 @@ pub mod captions;
 pub mod exclude;
 pub mod lint;
 pub mod lora;
-// Dead until src/cli/lora.rs dispatches `resize`, `mix` and `extract` to it.
-#[allow(dead_code)]
 pub mod lora_rank;
 pub mod open;
 pub mod stats;

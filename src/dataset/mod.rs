@@ -10,6 +10,7 @@ pub mod fsio;
 pub mod journal;
 pub mod ops;
 pub mod paths;
+pub mod preview;
 pub mod query;
 pub mod scan;
 

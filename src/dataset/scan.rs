@@ -1,7 +1,7 @@
 //! Scanning a dataset folder: images (by extension and by content), their captions, kohya
 //! `N_name` folders, orphan captions, and the problems met on the way.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -240,9 +240,16 @@ pub fn scan(root: &Path, options: &ScanOptions) -> Result<Dataset> {
         );
     }
 
+    // Every caption file, keyed by side (excluded or not) and relative path: one shared set,
+    // so pairing stays linear with 10,000 images in one folder.
+    let captions: HashSet<(bool, &Path)> = found
+        .iter()
+        .filter(|f| f.is_caption)
+        .map(|f| (f.excluded, f.rel.as_path()))
+        .collect();
     let mut items: Vec<Item> = found
         .par_iter()
-        .filter_map(|f| make_item(root, f, options))
+        .filter_map(|f| make_item(root, f, &captions, options))
         .collect();
     items.sort_by(|a, b| (a.excluded, &a.path).cmp(&(b.excluded, &b.path)));
 
@@ -272,8 +279,6 @@ struct Found {
     /// Extension names an image; else the content must be sniffed.
     image_ext: bool,
     size: u64,
-    /// Caption files present in the same folder, by stem (filled for image candidates).
-    captions: Vec<PathBuf>,
 }
 
 fn collect(
@@ -284,13 +289,11 @@ fn collect(
     out: &mut Vec<Found>,
     problems: &mut Vec<ScanProblem>,
 ) {
-    let mut by_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name()));
-    let start = out.len();
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
@@ -324,10 +327,6 @@ fn collect(
             .iter()
             .any(|c| rel.to_string_lossy().ends_with(c.as_str()));
         let image_ext = IMAGE_EXTS.contains(&ext.as_str());
-        if is_caption {
-            let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-            by_dir.entry(dir).or_default().push(rel.clone());
-        }
         if !is_caption && (image_ext || !is_known_non_image(&ext, options)) {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             out.push(Found {
@@ -336,7 +335,6 @@ fn collect(
                 is_caption: false,
                 image_ext,
                 size,
-                captions: Vec::new(),
             });
         } else if is_caption {
             out.push(Found {
@@ -345,17 +343,7 @@ fn collect(
                 is_caption: true,
                 image_ext: false,
                 size: 0,
-                captions: Vec::new(),
             });
-        }
-    }
-    for f in &mut out[start..] {
-        if f.is_caption {
-            continue;
-        }
-        let dir = f.rel.parent().map(Path::to_path_buf).unwrap_or_default();
-        if let Some(caps) = by_dir.get(&dir) {
-            f.captions = caps.clone();
         }
     }
 }
@@ -365,7 +353,12 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.starts_with('.') || name == STATE_DIR
 }
 
-fn make_item(root: &Path, f: &Found, options: &ScanOptions) -> Option<Item> {
+fn make_item(
+    root: &Path,
+    f: &Found,
+    captions: &HashSet<(bool, &Path)>,
+    options: &ScanOptions,
+) -> Option<Item> {
     if f.is_caption {
         return None;
     }
@@ -379,7 +372,7 @@ fn make_item(root: &Path, f: &Found, options: &ScanOptions) -> Option<Item> {
         return None;
     }
     let ext_format = ImageFormat::from_path(&f.rel).ok();
-    let caption_path = caption_for(&f.rel, &f.captions, options);
+    let caption_path = caption_for(&f.rel, |c| captions.contains(&(f.excluded, c)), options);
     let caption = CaptionState::read(&base.join(&caption_path));
     Some(Item {
         path: f.rel.clone(),
@@ -394,7 +387,7 @@ fn make_item(root: &Path, f: &Found, options: &ScanOptions) -> Option<Item> {
 }
 
 /// The existing caption beside `image` in preference order, else where a new one goes.
-fn caption_for(image: &Path, present: &[PathBuf], options: &ScanOptions) -> PathBuf {
+fn caption_for(image: &Path, present: impl Fn(&Path) -> bool, options: &ScanOptions) -> PathBuf {
     let stem = image.with_extension("");
     let candidates: Vec<PathBuf> = options
         .caption_exts
@@ -407,7 +400,7 @@ fn caption_for(image: &Path, present: &[PathBuf], options: &ScanOptions) -> Path
         .collect();
     candidates
         .iter()
-        .find(|c| present.contains(c))
+        .find(|c| present(c))
         .or(candidates.first())
         .cloned()
         .unwrap_or_else(|| stem.with_extension("txt"))
@@ -470,12 +463,13 @@ mod tests {
     fn caption_preference() {
         let o = ScanOptions::default();
         let img = Path::new("a/b.png");
-        assert_eq!(caption_for(img, &[], &o), Path::new("a/b.txt"));
+        let none = |_: &Path| false;
+        assert_eq!(caption_for(img, none, &o), Path::new("a/b.txt"));
         assert_eq!(
-            caption_for(img, &[PathBuf::from("a/b.caption")], &o),
+            caption_for(img, |c| c == Path::new("a/b.caption"), &o),
             Path::new("a/b.caption")
         );
         let o = ScanOptions::with_caption_ext("caption");
-        assert_eq!(caption_for(img, &[], &o), Path::new("a/b.caption"));
+        assert_eq!(caption_for(img, none, &o), Path::new("a/b.caption"));
     }
 }
