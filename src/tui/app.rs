@@ -24,6 +24,7 @@ use super::images::{Decoded, ImageFacts, ImageKey, ImageWorkers, Purpose};
 use super::keymap::{self, Action, Mode};
 use super::layout::{self, Areas, View};
 use super::msg::Msg;
+use super::screens::{self, Screen};
 use super::theme::Theme;
 
 /// How long to wait after a file appears or disappears before rescanning (editors and sync
@@ -100,6 +101,10 @@ pub struct App {
     pub protocol: String,
     pub view: View,
     pub modal: Option<Modal>,
+    /// The Lint, Stats or LoRA screen, when one is open instead of the browser.
+    pub screen: Option<Screen>,
+    /// The channel, for the screens' background workers.
+    pub tx: Sender<Msg>,
     pub editor: Option<CaptionEditor>,
     pub filter_text: String,
     filter: Query,
@@ -158,6 +163,8 @@ impl App {
             protocol,
             view: View::List,
             modal: None,
+            screen: None,
+            tx: tx.clone(),
             editor: None,
             filter_text: String::new(),
             filter: Query::default(),
@@ -189,6 +196,11 @@ impl App {
 
     /// Who has the keyboard.
     pub fn mode(&self) -> Mode {
+        if self.modal.is_none()
+            && let Some(screen) = &self.screen
+        {
+            return screen.mode();
+        }
         match (&self.modal, &self.editor) {
             (Some(Modal::Help { .. }), _) => Mode::Help,
             (Some(Modal::Prompt(_)), _) => Mode::Prompt,
@@ -242,6 +254,7 @@ impl App {
             Msg::Input(_) => return,
             Msg::Image(done) => return self.on_image(*done),
             Msg::FsChanged(paths) => self.on_fs_change(&paths),
+            Msg::Screen(m) => screens::on_msg(self, m),
             Msg::WatchError(e) => self.set_status(Level::Warn, format!("not watching: {e}")),
             Msg::Signal(sig) => {
                 // The link dropped or someone asked us to stop: keep the user's words.
@@ -312,6 +325,9 @@ impl App {
                 if let Some(a) = action {
                     self.resolve_conflict(a);
                 }
+            }
+            Mode::Lint | Mode::Stats | Mode::Lora | Mode::Form | Mode::Preview => {
+                screens::on_key(self, mode, action, key)
             }
         }
     }
@@ -385,6 +401,9 @@ impl App {
             Action::ToggleExclude => self.toggle_exclude(),
             Action::Undo | Action::Redo => self.undo_redo(action == Action::Undo),
             Action::Help => self.modal = Some(Modal::Help { scroll: 0 }),
+            Action::OpenLint => screens::lint::open(self),
+            Action::OpenStats => screens::stats::open(self),
+            Action::OpenLora => screens::lora::open_prompt(self),
             Action::Quit => {
                 self.quit = Some(0);
             }
@@ -443,7 +462,7 @@ impl App {
     fn on_mouse(&mut self, m: MouseEvent) {
         let areas = self.areas();
         let at = Position::new(m.column, m.row);
-        if self.modal.is_some() || !areas.browser.contains(at) {
+        if self.modal.is_some() || self.screen.is_some() || !areas.browser.contains(at) {
             return;
         }
         let step = self.grid_cols() as isize;
@@ -502,7 +521,7 @@ impl App {
     }
 
     /// Moves the cursor; leaving an item saves its caption edits.
-    fn move_to(&mut self, pos: usize) {
+    pub fn move_to(&mut self, pos: usize) {
         if pos != self.cursor && self.editor.is_some() {
             if !self.save_editor() {
                 return;
@@ -699,7 +718,7 @@ impl App {
         }
     }
 
-    fn apply_filter(&mut self, text: &str) -> Result<(), String> {
+    pub fn apply_filter(&mut self, text: &str) -> Result<(), String> {
         let query = Query::parse(text).map_err(|e| e.to_string())?;
         self.filter = query;
         self.filter_text = text.trim().to_string();

@@ -12,6 +12,7 @@ pub mod images;
 pub mod keymap;
 pub mod layout;
 pub mod msg;
+pub mod screens;
 pub mod terminal;
 pub mod theme;
 pub mod views;
@@ -71,10 +72,17 @@ pub enum TuiError {
 /// Opens the workbench on a dataset folder and runs it until the user quits or a signal
 /// arrives. Returns the exit code (0, or 128 + signal).
 pub fn run(options: Options) -> Result<u8, TuiError> {
-    let root = options.dir.canonicalize().map_err(|source| TuiError::Dir {
+    let given = options.dir.canonicalize().map_err(|source| TuiError::Dir {
         path: options.dir.clone(),
         source,
     })?;
+    // `lorabench file.safetensors` opens the LoRA screen, over the browser of its folder.
+    let (root, lora) = if is_lora_file(&given) {
+        let dir = given.parent().map(PathBuf::from).unwrap_or_default();
+        (dir, Some(given))
+    } else {
+        (given, None)
+    };
     // Everything that can fail with a plain message happens before the screen is taken.
     let (journal, recovery) = match Journal::open(&root) {
         Ok((j, r)) => (Ok(j), Some(r)),
@@ -110,6 +118,9 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
             level: app::Level::Warn,
         });
     }
+    if let Some(file) = lora {
+        screens::lora::open(&mut app, file);
+    }
     if let Some(w) = warnings.into_iter().next() {
         app.status = Some(app::Status {
             text: w,
@@ -123,6 +134,13 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
     let code = event_loop(&mut app, &rx, &mut guard.terminal);
     signals.close();
     code
+}
+
+fn is_lora_file(path: &std::path::Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
 fn make_picker(choice: ImageProtocol) -> Picker {

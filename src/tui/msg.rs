@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use ratatui::crossterm::event::Event;
 
 use super::images::Decoded;
+use super::screens::ScreenMsg;
 
 #[derive(Debug)]
 pub enum Msg {
@@ -17,6 +18,8 @@ pub enum Msg {
     FsChanged(Vec<PathBuf>),
     /// The folder watcher failed; the message says why.
     WatchError(String),
+    /// A Lint, Stats or LoRA worker reported.
+    Screen(ScreenMsg),
     /// SIGHUP, SIGTERM or SIGINT arrived.
     Signal(i32),
 }

@@ -42,7 +42,7 @@ pub fn panel<'a>(title: Line<'a>, focused: bool, app: &App) -> Block<'a> {
         .title(title.style(t.title))
 }
 
-fn header(frame: &mut Frame, app: &App, area: Rect) {
+pub fn header(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let root = app
         .dataset

@@ -10,8 +10,13 @@ use crate::tui::keymap::{self, Mode};
 use super::centered;
 use super::dataset::panel;
 
-const MODES: [Mode; 6] = [
+const MODES: [Mode; 11] = [
     Mode::Browse,
+    Mode::Lint,
+    Mode::Stats,
+    Mode::Lora,
+    Mode::Form,
+    Mode::Preview,
     Mode::Tags,
     Mode::Text,
     Mode::Prompt,
