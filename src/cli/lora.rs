@@ -131,25 +131,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `file.safetensors[:strength]`; a colon followed by something that is not a number is part of
-/// the path.
+/// `file.safetensors[:strength]` (see `lora_rank::path_and_weight`).
 fn parse_lora_arg(arg: &str) -> anyhow::Result<MergeInput> {
-    if let Some((path, s)) = arg.rsplit_once(':')
-        && let Ok(strength) = s.parse::<f32>()
-    {
-        anyhow::ensure!(
-            strength.is_finite(),
-            "{arg}: the strength must be a finite number"
-        );
-        return Ok(MergeInput {
-            path: PathBuf::from(path),
-            strength,
-        });
-    }
-    Ok(MergeInput {
-        path: PathBuf::from(arg),
-        strength: 1.0,
-    })
+    let (path, strength) = super::lora_rank::path_and_weight(arg)?;
+    Ok(MergeInput { path, strength })
 }
 
 /// Runs a merge with a progress bar on a terminal and Ctrl-C cancelling it cleanly.

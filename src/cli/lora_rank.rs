@@ -250,9 +250,9 @@ fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-/// `file.safetensors[:weight]`; a colon followed by something that is not a number is part of
-/// the path.
-fn parse_weighted(arg: &str) -> anyhow::Result<MixInput> {
+/// `file.safetensors[:weight]` for mix, and `[:strength]` for merge; a colon followed by
+/// something that is not a number is part of the path. Without one the weight is 1.
+pub(crate) fn path_and_weight(arg: &str) -> anyhow::Result<(PathBuf, f32)> {
     if let Some((path, w)) = arg.rsplit_once(':')
         && let Ok(weight) = w.parse::<f32>()
     {
@@ -260,15 +260,14 @@ fn parse_weighted(arg: &str) -> anyhow::Result<MixInput> {
             weight.is_finite(),
             "{arg}: the weight must be a finite number"
         );
-        return Ok(MixInput {
-            path: PathBuf::from(path),
-            weight,
-        });
+        return Ok((PathBuf::from(path), weight));
     }
-    Ok(MixInput {
-        path: PathBuf::from(arg),
-        weight: 1.0,
-    })
+    Ok((PathBuf::from(arg), 1.0))
+}
+
+fn parse_weighted(arg: &str) -> anyhow::Result<MixInput> {
+    let (path, weight) = path_and_weight(arg)?;
+    Ok(MixInput { path, weight })
 }
 
 /// Runs `work` with a progress bar on a terminal; Ctrl-C or SIGTERM cancel it cleanly (the
