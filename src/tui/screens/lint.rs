@@ -205,13 +205,11 @@ pub fn on_msg(app: &mut App, msg: LintMsg) {
 
 pub fn on_action(app: &mut App, action: Action) {
     let Some(s) = screen(app) else { return };
+    if let Some(step) = super::cursor_step(action) {
+        s.move_cursor(step);
+        return;
+    }
     match action {
-        Action::Down => s.move_cursor(1),
-        Action::Up => s.move_cursor(-1),
-        Action::PageDown => s.move_cursor(10),
-        Action::PageUp => s.move_cursor(-10),
-        Action::Top => s.move_cursor(-isize::MAX / 2),
-        Action::Bottom => s.move_cursor(isize::MAX / 2),
         Action::CycleSeverity => {
             s.severity = match s.severity {
                 None => Some(Severity::Error),

@@ -280,6 +280,20 @@ fn apply(app: &mut App, preview: Preview) {
 }
 
 /// Leaves the screen for the browser, stopping its background work.
+/// How far a list cursor moves for a movement action; `None` for other actions. Shared by
+/// the screens with a list (Lint, Stats/Tags).
+pub fn cursor_step(action: Action) -> Option<isize> {
+    Some(match action {
+        Action::Down => 1,
+        Action::Up => -1,
+        Action::PageDown => 10,
+        Action::PageUp => -10,
+        Action::Top => -isize::MAX / 2,
+        Action::Bottom => isize::MAX / 2,
+        _ => return None,
+    })
+}
+
 pub fn close(app: &mut App) {
     match app.screen.take() {
         Some(Screen::Lint(s)) => s.stop(),
