@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lorabench::lora::convert::{Target, convert};
+use std::sync::atomic::AtomicBool;
+
+use lorabench::lora::convert::{ConvertError, Target, convert};
 use lorabench::lora::inspect::inspect;
 use lorabench::lora::keys::Format;
 use lorabench::lora::model::{LoraFile, LoraModule};
+use lorabench::lora::progress::Task;
 use lorabench::lora::safetensors::SafetensorsFile;
 
 const PEFT: &str = "tests/fixtures/lora/lora_peft.safetensors";
@@ -58,9 +61,14 @@ fn peft_to_kohya_to_peft_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let kohya = dir.path().join("k.safetensors");
     let peft = dir.path().join("p.safetensors");
-    let report = convert(Path::new(PEFT), &kohya, Target::Kohya).unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut steps = Vec::new();
+    let mut task = Task::new(&cancel, |s| steps.push((s.done, s.total)));
+    let report = convert(Path::new(PEFT), &kohya, Target::Kohya, &mut task).unwrap();
+    drop(task);
     assert_eq!(report.from, Format::DiffusersPeft);
-    convert(&kohya, &peft, Target::Peft).unwrap();
+    assert_eq!(steps, [(0, 2), (1, 2), (2, 2)]);
+    convert(&kohya, &peft, Target::Peft, &mut Task::quiet(&cancel)).unwrap();
     assert_same_strength(Path::new(PEFT), &kohya);
     assert_same_strength(Path::new(PEFT), &peft);
 
@@ -86,7 +94,13 @@ fn peft_to_kohya_to_peft_round_trip() {
 fn kohya_to_peft_carries_alpha_in_adapter_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let peft = dir.path().join("p.safetensors");
-    convert(Path::new(KOHYA), &peft, Target::Peft).unwrap();
+    convert(
+        Path::new(KOHYA),
+        &peft,
+        Target::Peft,
+        &mut Task::quiet(&AtomicBool::new(false)),
+    )
+    .unwrap();
     assert_same_strength(Path::new(KOHYA), &peft);
     let f = SafetensorsFile::open(&peft).unwrap();
     assert_eq!(f.metadata().get("format").map(String::as_str), Some("pt"));
@@ -108,7 +122,13 @@ fn kohya_to_peft_carries_alpha_in_adapter_metadata() {
 fn written_kohya_files_carry_a_correct_model_hash() {
     let dir = tempfile::tempdir().unwrap();
     let kohya = dir.path().join("k.safetensors");
-    convert(Path::new(PEFT), &kohya, Target::Kohya).unwrap();
+    convert(
+        Path::new(PEFT),
+        &kohya,
+        Target::Kohya,
+        &mut Task::quiet(&AtomicBool::new(false)),
+    )
+    .unwrap();
     let info = inspect(&kohya).unwrap();
     assert_eq!(info.hash.matches, Some(true), "{:?}", info.hash);
     // The fixture was hashed by Python over the same tensors in the same canonical order.
@@ -137,4 +157,19 @@ fn cli_convert_writes_atomically_named_output() {
         "temporary files were left"
     );
     assert_same_strength(Path::new(KOHYA), &out);
+}
+
+#[test]
+fn cancelled_convert_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k.safetensors");
+    let cancel = AtomicBool::new(true);
+    let got = convert(
+        Path::new(PEFT),
+        &out,
+        Target::Kohya,
+        &mut Task::quiet(&cancel),
+    );
+    assert!(matches!(got, Err(ConvertError::Cancelled(_))));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -1,16 +1,11 @@
 //! `lorabench lora`: inspect, convert and merge LoRA files.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use anyhow::Context;
 use lorabench::lora::convert::{self, Target};
 use lorabench::lora::inspect::{Inspection, inspect};
 use lorabench::lora::merge::{self, MergeInput};
-use lorabench::lora::progress::Task;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -89,7 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ConvertTo::Kohya => Target::Kohya,
                 ConvertTo::Peft => Target::Peft,
             };
-            let report = convert::convert(&input, &output, to)?;
+            let report = super::lora_rank::with_task("steps", |task| {
+                convert::convert(&input, &output, to, task)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -112,7 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|s| parse_lora_arg(s))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let report = run_merge(&base, &inputs, &output, allow_missing)?;
+            let report = super::lora_rank::with_task("tensors", |task| {
+                merge::merge(&base, &inputs, &output, allow_missing, task)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -135,40 +134,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn parse_lora_arg(arg: &str) -> anyhow::Result<MergeInput> {
     let (path, strength) = super::lora_rank::path_and_weight(arg)?;
     Ok(MergeInput { path, strength })
-}
-
-/// Runs a merge with a progress bar on a terminal and Ctrl-C cancelling it cleanly.
-fn run_merge(
-    base: &Path,
-    inputs: &[MergeInput],
-    output: &Path,
-    allow_missing: bool,
-) -> anyhow::Result<merge::MergeReport> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&cancel))
-        .context("cannot install the Ctrl-C handler")?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&cancel))
-        .context("cannot install the SIGTERM handler")?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} tensors  {elapsed_precise}  {wide_msg}",
-        ) {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut task = Task::new(&cancel, |step| {
-        bar.set_length(step.total);
-        bar.set_position(step.done);
-        bar.set_message(step.item.to_string());
-    });
-    let result = merge::merge(base, inputs, output, allow_missing, &mut task);
-    drop(task);
-    bar.finish_and_clear();
-    Ok(result?)
 }
 
 /// The human-readable inspection.

@@ -272,7 +272,7 @@ fn parse_weighted(arg: &str) -> anyhow::Result<MixInput> {
 
 /// Runs `work` with a progress bar on a terminal; Ctrl-C or SIGTERM cancel it cleanly (the
 /// output is written atomically, so nothing is left under its name).
-fn with_task<T, E>(
+pub(super) fn with_task<T, E>(
     unit: &str,
     work: impl FnOnce(&mut Task<'_>) -> Result<T, E>,
 ) -> anyhow::Result<T>

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use faer::MatRef;
 use serde::Serialize;
 
-use super::ldm::ldm_to_diffusers;
 use super::lowrank::{
     Factors, LowRankError, RankFileError, Retained, clamp_quantile, exact_svd, mat_of_tensor,
     randomized_svd, tensor_of_mat,
 };
 use super::model::{LoraModule, write_kohya};
+use super::names::{BaseLayout, Candidate, Rows, candidates};
 use super::progress::Task;
 use super::resize::python_float;
 use super::safetensors::{Dtype, SafetensorsFile, TensorInfo};
@@ -140,60 +140,42 @@ pub struct ExtractReport {
     pub not_in_base: Vec<String>,
 }
 
-/// Where a checkpoint weight goes in a kohya LoRA: the module name, and for a fused q|k|v
-/// weight (OpenCLIP bigG) which third of the rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub module: String,
-    pub rows: Option<(usize, usize)>,
-    /// A k×k convolution (resnet), extracted only at `conv_rank`.
-    pub conv: bool,
+/// The kohya modules a checkpoint weight key is extracted to: its first kohya name
+/// ([`candidates`]), or for bigG's fused q|k|v weight its three row blocks. kohya's targets
+/// only: attention blocks and text-encoder attention/MLP; resnet, down- and upsampler layers
+/// when `resnets` is set. Empty for anything else.
+pub fn targets(key: &str, layout: &BaseLayout, resnets: bool) -> Vec<Candidate> {
+    if !kohya_target(key, resnets) {
+        return Vec::new();
+    }
+    let mut names = candidates(key, layout);
+    if names.first().is_some_and(|c| c.rows.is_none()) {
+        names.truncate(1);
+    }
+    names
 }
 
-/// The kohya modules a checkpoint weight key is extracted to, for the layouts lorabench
-/// merges (lora-formats.md §4.1, §9): SD1.x single file (UNet modules get kohya's diffusers
-/// names), SDXL single file (LDM names, CLIP-L as `lora_te1_`, bigG's fused q|k|v split into
-/// three `lora_te2_` modules), diffusers-layout UNets and BFL Flux transformers. kohya's
-/// targets only: attention blocks and text-encoder attention/MLP; resnet, down- and upsampler
-/// layers when `resnets` is set. Empty for anything else.
-pub fn targets(key: &str, sdxl: bool, resnets: bool) -> Vec<Target> {
-    let linear = |module: String| Target {
-        module,
-        rows: None,
-        conv: false,
-    };
+/// Whether kohya's LoRA network adapts this checkpoint weight (lora-formats.md §4.1, §9).
+fn kohya_target(key: &str, resnets: bool) -> bool {
     if let Some(rest) = key.strip_prefix("conditioner.embedders.1.model.transformer.resblocks.") {
-        let Some((i, rest)) = rest.split_once('.') else {
-            return Vec::new();
-        };
-        let layer = format!("lora_te2_text_model_encoder_layers_{i}");
-        return match rest {
-            "attn.in_proj_weight" => ["q", "k", "v"]
-                .iter()
-                .enumerate()
-                .map(|(block, p)| Target {
-                    module: format!("{layer}_self_attn_{p}_proj"),
-                    rows: Some((block, 3)),
-                    conv: false,
-                })
-                .collect(),
-            "attn.out_proj.weight" => vec![linear(format!("{layer}_self_attn_out_proj"))],
-            "mlp.c_fc.weight" => vec![linear(format!("{layer}_mlp_fc1"))],
-            "mlp.c_proj.weight" => vec![linear(format!("{layer}_mlp_fc2"))],
-            _ => Vec::new(),
-        };
+        return [
+            ".attn.in_proj_weight",
+            ".attn.out_proj.weight",
+            ".mlp.c_fc.weight",
+            ".mlp.c_proj.weight",
+        ]
+        .iter()
+        .any(|s| rest.ends_with(s));
     }
     let Some(path) = key.strip_suffix(".weight") else {
-        return Vec::new();
+        return false;
     };
-    let underscored = |prefix: &str, p: &str| format!("{prefix}{}", p.replace('.', "_"));
-    let text_encoder = |prefix: &str, p: &str| {
-        let p = if p.starts_with("text_model.") {
-            p.to_string()
-        } else {
-            format!("text_model.{p}")
-        };
-        let wanted = p.contains(".encoder.layers.")
+    let text_encoder = [
+        "conditioner.embedders.0.transformer.",
+        "cond_stage_model.transformer.",
+    ];
+    if text_encoder.iter().any(|p| path.starts_with(p)) {
+        return path.contains(".encoder.layers.")
             && [
                 ".self_attn.q_proj",
                 ".self_attn.k_proj",
@@ -203,29 +185,18 @@ pub fn targets(key: &str, sdxl: bool, resnets: bool) -> Vec<Target> {
                 ".mlp.fc2",
             ]
             .iter()
-            .any(|s| p.ends_with(s));
-        if wanted {
-            vec![linear(underscored(prefix, &p))]
-        } else {
-            Vec::new()
-        }
-    };
-    if let Some(p) = path.strip_prefix("conditioner.embedders.0.transformer.") {
-        return text_encoder("lora_te1_", p);
-    }
-    if let Some(p) = path.strip_prefix("cond_stage_model.transformer.") {
-        return text_encoder("lora_te_", p);
-    }
-    if ["double_blocks.", "single_blocks."]
-        .iter()
-        .any(|b| path.starts_with(b))
-    {
-        return vec![linear(underscored("lora_unet_", path))];
+            .any(|s| path.ends_with(s));
     }
     let (unet_path, ldm) = match path.strip_prefix("model.diffusion_model.") {
         Some(p) => (p, true),
         None => (path, false),
     };
+    if ["double_blocks.", "single_blocks."]
+        .iter()
+        .any(|b| unet_path.starts_with(b))
+    {
+        return true;
+    }
     let attention = unet_path.contains(".transformer_blocks.")
         || unet_path.ends_with(".proj_in")
         || unet_path.ends_with(".proj_out");
@@ -242,20 +213,7 @@ pub fn targets(key: &str, sdxl: bool, resnets: bool) -> Vec<Target> {
     .iter()
     .any(|p| unet_path.contains(p))
         || (ldm && unet_path.starts_with("output_blocks.") && unet_path.ends_with(".conv"));
-    if !(attention || (resnets && resnet)) {
-        return Vec::new();
-    }
-    let name = if ldm && !sdxl {
-        // SD1/SD2 kohya LoRAs use diffusers module names.
-        ldm_to_diffusers(unet_path).unwrap_or_else(|| unet_path.to_string())
-    } else {
-        unet_path.to_string()
-    };
-    vec![Target {
-        module: underscored("lora_unet_", &name),
-        rows: None,
-        conv: resnet,
-    }]
+    attention || (resnets && resnet)
 }
 
 /// Extracts a LoRA from `tuned − base`, streaming one weight pair at a time (peak memory a
@@ -276,15 +234,13 @@ pub fn extract_file(
     }
     let base_file = SafetensorsFile::open(base)?;
     let tuned_file = SafetensorsFile::open(tuned)?;
-    let sdxl = tuned_file
-        .tensors()
-        .iter()
-        .any(|t| t.name.starts_with("conditioner."));
-    let planned: Vec<(&TensorInfo, Vec<Target>)> = tuned_file
+    let layout = BaseLayout::of(tuned_file.tensors());
+    let sdxl = layout.sdxl();
+    let planned: Vec<(&TensorInfo, Vec<Candidate>)> = tuned_file
         .tensors()
         .iter()
         .filter(|t| t.dtype.is_float() && matches!(t.shape.len(), 2 | 4))
-        .map(|t| (t, targets(&t.name, sdxl, opts.conv_rank.is_some())))
+        .map(|t| (t, targets(&t.name, &layout, opts.conv_rank.is_some())))
         .filter(|(_, targets)| !targets.is_empty())
         .collect();
     let total = planned.len() as u64;
@@ -329,7 +285,7 @@ pub fn extract_file(
                 (true, None) => continue,
             };
             let rows = match target.rows {
-                Some((block, parts)) => {
+                Some(Rows { block, parts }) => {
                     let n = delta.nrows() / parts;
                     delta.get(block * n..(block + 1) * n, ..)
                 }
@@ -341,25 +297,25 @@ pub fn extract_file(
                 clamp_quantile: opts.clamp_quantile,
             };
             let got =
-                extract_factors(rows, &one).map_err(RankFileError::maths(tuned, &target.module))?;
+                extract_factors(rows, &one).map_err(RankFileError::maths(tuned, &target.name))?;
             let f = &got.factors;
             let mut down_shape = vec![f.rank()];
             down_shape.extend(&info.shape[1..]);
             let mut up_shape = vec![f.out_features(), f.rank()];
             up_shape.extend(kernel.iter().map(|_| 1));
-            let tensor = RankFileError::tensor(tuned, &target.module);
+            let tensor = RankFileError::tensor(tuned, &target.name);
             let down = tensor_of_mat(f.down.as_ref(), &down_shape).map_err(tensor)?;
             let up = tensor_of_mat(f.up.as_ref(), &up_shape)
-                .map_err(RankFileError::tensor(tuned, &target.module))?;
+                .map_err(RankFileError::tensor(tuned, &target.name))?;
             modules.push(LoraModule {
-                name: target.module.clone(),
+                name: target.name.clone(),
                 down,
                 up,
                 alpha: Some(f.alpha),
                 dotted: None,
             });
             report.modules.push(ExtractedModule {
-                module: target.module.clone(),
+                module: target.name.clone(),
                 key: info.name.clone(),
                 rank: f.rank(),
                 method: got.method,
@@ -422,4 +378,68 @@ fn extracted_metadata(
         serde_json::json!({"base": name(base), "tuned": name(tuned)}).to_string(),
     );
     metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lora::safetensors::Dtype;
+
+    fn layout(keys: &[&str]) -> BaseLayout {
+        let infos: Vec<TensorInfo> = keys
+            .iter()
+            .map(|k| TensorInfo {
+                name: k.to_string(),
+                dtype: Dtype::F16,
+                shape: vec![1, 1],
+                begin: 0,
+                end: 2,
+            })
+            .collect();
+        BaseLayout::of(&infos)
+    }
+
+    fn names(key: &str, layout: &BaseLayout, resnets: bool) -> Vec<String> {
+        targets(key, layout, resnets)
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn modules_get_the_name_kohya_writes_for_the_family() {
+        let attn = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight";
+        let sd1 = layout(&[attn]);
+        assert_eq!(
+            names(attn, &sd1, false),
+            ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"]
+        );
+        let sdxl = layout(&[attn, "conditioner.embedders.0.transformer.x.weight"]);
+        assert_eq!(
+            names(attn, &sdxl, false),
+            ["lora_unet_input_blocks_1_1_transformer_blocks_0_attn1_to_q"]
+        );
+        let te = "cond_stage_model.transformer.text_model.encoder.layers.0.mlp.fc1.weight";
+        assert_eq!(
+            names(te, &sd1, false),
+            ["lora_te_text_model_encoder_layers_0_mlp_fc1"]
+        );
+        let qkv = "conditioner.embedders.1.model.transformer.resblocks.3.attn.in_proj_weight";
+        assert_eq!(names(qkv, &sdxl, false).len(), 3);
+    }
+
+    #[test]
+    fn resnets_only_when_asked_and_never_norms() {
+        let resnet = "model.diffusion_model.input_blocks.1.0.in_layers.2.weight";
+        let sd1 = layout(&[resnet]);
+        assert!(names(resnet, &sd1, false).is_empty());
+        assert_eq!(
+            names(resnet, &sd1, true),
+            ["lora_unet_down_blocks_0_resnets_0_conv1"]
+        );
+        let norm = "model.diffusion_model.input_blocks.1.1.norm.weight";
+        assert!(names(norm, &sd1, true).is_empty());
+        let final_layer = "cond_stage_model.transformer.text_model.final_layer_norm.weight";
+        assert!(names(final_layer, &sd1, true).is_empty());
+    }
 }

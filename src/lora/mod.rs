@@ -23,6 +23,7 @@ pub mod lowrank;
 pub mod merge;
 pub mod mix;
 pub mod model;
+pub mod names;
 pub mod progress;
 pub mod resize;
 pub mod safetensors;

@@ -343,8 +343,8 @@ pub fn submit(app: &mut App, v: Values) -> Result<(), String> {
             let out = output(s, v.get(1))?;
             (
                 "convert",
-                Box::new(move |_task: &mut Task<'_>| {
-                    convert::convert(&input, &out, to)
+                Box::new(move |task: &mut Task<'_>| {
+                    convert::convert(&input, &out, to, task)
                         .map(|r| {
                             format!(
                                 "{} modules from {} -> {}",
