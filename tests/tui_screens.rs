@@ -477,3 +477,70 @@ fn help_lists_the_screens_keys() {
     let hints = h.draw().to_string();
     assert!(hints.contains("fix"));
 }
+
+/// Moves `tabs` fields on in the open form, clears that field and types `text`.
+fn fill_field(h: &mut Harness, tabs: usize, text: &str) {
+    for _ in 0..tabs {
+        h.key(KeyCode::Tab);
+    }
+    for _ in 0..20 {
+        h.key(KeyCode::Backspace);
+    }
+    h.chars(text);
+}
+
+#[test]
+fn training_target_is_set_in_lint_and_kept_for_stats() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('L'));
+    lint_done(&mut h);
+    let small = |h: &Harness| {
+        lint(h)
+            .findings
+            .iter()
+            .filter(|f| f.kind == Kind::SmallBucket)
+            .count()
+    };
+    assert_eq!(small(&h), 0, "batch 1: no bucket is too small");
+
+    // A bad batch size keeps the form open and says why.
+    h.key(KeyCode::Char('o'));
+    assert_eq!(h.app.mode(), Mode::Form);
+    fill_field(&mut h, 3, "none");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode(), Mode::Form);
+    assert!(h.screen().contains("batch size: `none`"), "{}", h.screen());
+
+    // Batch 32 on sd15 at 512: each bucket holds fewer images (x10 repeats) than a batch.
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('o'));
+    fill_field(&mut h, 1, "sd15"); // model
+    fill_field(&mut h, 2, "32"); // batch size
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode(), Mode::Lint);
+    lint_done(&mut h);
+    assert!(small(&h) > 0, "batch 32 leaves small buckets");
+    assert!(
+        h.screen().contains("kohya sd15 512 · batch 32"),
+        "{}",
+        h.screen()
+    );
+
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('S'));
+    stats_done(&mut h);
+    let st = stats(&h).stats.as_ref().unwrap();
+    // SD1.5 buckets step by 64 around 512x512.
+    assert!(
+        st.buckets.iter().all(|b| b.bucket.w % 64 == 0
+            && b.bucket.h % 64 == 0
+            && b.bucket.w * b.bucket.h <= 512 * 512),
+        "{:?}",
+        st.buckets
+            .iter()
+            .map(|b| (b.bucket.w, b.bucket.h))
+            .collect::<Vec<_>>()
+    );
+    assert!(h.screen().contains("batch 32"), "{}", h.screen());
+}

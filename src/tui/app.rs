@@ -15,6 +15,7 @@ use ratatui_textarea::TextArea;
 
 use crate::dataset::caption::CaptionText;
 use crate::dataset::journal::Journal;
+use crate::dataset::lint::LintOptions;
 use crate::dataset::ops::{self, BulkOp};
 use crate::dataset::{CaptionState, Dataset, DatasetError, Query, ScanOptions, exclude, scan};
 
@@ -103,6 +104,8 @@ pub struct App {
     pub modal: Option<Modal>,
     /// The Lint, Stats or LoRA screen, when one is open instead of the browser.
     pub screen: Option<Screen>,
+    /// The training target lint and stats judge the dataset for (kept while screens come and go).
+    pub target: LintOptions,
     /// The channel, for the screens' background workers.
     pub tx: Sender<Msg>,
     pub editor: Option<CaptionEditor>,
@@ -164,6 +167,7 @@ impl App {
             view: View::List,
             modal: None,
             screen: None,
+            target: LintOptions::default(),
             tx: tx.clone(),
             editor: None,
             filter_text: String::new(),

@@ -9,6 +9,7 @@ use ratatui_textarea::{CursorMove, TextArea};
 pub enum FormId {
     LintFilter,
     LintTrigger,
+    Target,
     TagRename,
     LoraOpen,
     Convert,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::dataset::lint::{self, Finding, Kind, LintEvent, LintOptions, Severity, Summary, fix};
+use crate::dataset::lint::{self, Finding, Kind, LintEvent, Severity, Summary, fix};
 
 use super::form::{Form, FormId, Values};
 use super::{Preview, Screen, ScreenMsg, set_status, show_in_browser};
@@ -24,7 +24,6 @@ pub enum LintMsg {
 }
 
 pub struct LintScreen {
-    pub options: LintOptions,
     /// In arrival order (never reordered, so indices stay valid while more arrive).
     pub findings: Vec<Finding>,
     /// Images checked, of total.
@@ -123,7 +122,6 @@ fn screen(app: &mut App) -> Option<&mut LintScreen> {
 pub fn open(app: &mut App) {
     super::close(app);
     app.screen = Some(Screen::Lint(Box::new(LintScreen {
-        options: LintOptions::default(),
         findings: Vec::new(),
         progress: (0, 0),
         running: false,
@@ -145,6 +143,7 @@ pub fn open(app: &mut App) {
 pub fn start(app: &mut App) {
     let dataset = app.dataset.clone();
     let tx = app.tx.clone();
+    let options = app.target.clone();
     let Some(s) = screen(app) else { return };
     s.stop();
     s.generation += 1;
@@ -155,7 +154,7 @@ pub fn start(app: &mut App) {
     s.error = None;
     s.progress = (0, dataset.items.iter().filter(|i| !i.excluded).count());
     s.running = true;
-    let (generation, cancel, options) = (s.generation, s.cancel.clone(), s.options.clone());
+    let (generation, cancel) = (s.generation, s.cancel.clone());
     let spawned = std::thread::Builder::new()
         .name("lint".into())
         .spawn(move || {
@@ -204,7 +203,10 @@ pub fn on_msg(app: &mut App, msg: LintMsg) {
 }
 
 pub fn on_action(app: &mut App, action: Action) {
-    let Some(s) = screen(app) else { return };
+    let Some(Screen::Lint(s)) = app.screen.as_mut() else {
+        return;
+    };
+    let target = &app.target;
     if let Some(step) = super::cursor_step(action) {
         s.move_cursor(step);
         return;
@@ -228,7 +230,7 @@ pub fn on_action(app: &mut App, action: Action) {
             ));
         }
         Action::Trigger => {
-            let word = s.options.trigger.clone().unwrap_or_default();
+            let word = target.trigger.clone().unwrap_or_default();
             s.form = Some(Form::new(
                 FormId::LintTrigger,
                 "Trigger word",
@@ -236,6 +238,7 @@ pub fn on_action(app: &mut App, action: Action) {
                 "every caption should hold it (checked as missing-trigger) · empty: no check",
             ));
         }
+        Action::Target => s.form = Some(super::target::form(target)),
         Action::Rerun => start(app),
         Action::Jump => {
             let target = s.current().map(|f| (f.item, f.path.clone()));
@@ -285,7 +288,7 @@ fn preview_fix(app: &mut App) {
             ),
         );
     }
-    let trigger = s.options.trigger.clone();
+    let trigger = app.target.trigger.clone();
     match fix::plan(&app.dataset, &[kind], trigger.as_deref()) {
         Ok(plan) => {
             let n = plan.edits.len();
@@ -314,7 +317,11 @@ pub fn submit(app: &mut App, values: Values) -> Result<(), String> {
             if word.contains(',') {
                 return Err("one tag, without commas".into());
             }
-            s.options.trigger = (!word.is_empty()).then(|| word.to_string());
+            app.target.trigger = (!word.is_empty()).then(|| word.to_string());
+            start(app);
+        }
+        FormId::Target => {
+            app.target = super::target::parse(&values, &app.target)?;
             start(app);
         }
         _ => {}

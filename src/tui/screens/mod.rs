@@ -7,6 +7,7 @@ pub mod form;
 pub mod lint;
 pub mod lora;
 pub mod stats;
+pub mod target;
 
 use ratatui::crossterm::event::KeyEvent;
 
@@ -279,7 +280,6 @@ fn apply(app: &mut App, preview: Preview) {
     }
 }
 
-/// Leaves the screen for the browser, stopping its background work.
 /// How far a list cursor moves for a movement action; `None` for other actions. Shared by
 /// the screens with a list (Lint, Stats/Tags).
 pub fn cursor_step(action: Action) -> Option<isize> {
@@ -294,6 +294,7 @@ pub fn cursor_step(action: Action) -> Option<isize> {
     })
 }
 
+/// Leaves the screen for the browser, stopping its background work.
 pub fn close(app: &mut App) {
     match app.screen.take() {
         Some(Screen::Lint(s)) => s.stop(),

@@ -2,7 +2,6 @@
 //! sorted, a tag shown in the browser (`tag:x`), renamed or removed everywhere through the
 //! journal (one undoable entry, previewed as a diff first).
 
-use crate::dataset::lint::LintOptions;
 use crate::dataset::ops::{self, BulkOp};
 use crate::dataset::stats::{self, Stats, TagSort};
 
@@ -98,6 +97,7 @@ pub fn open(app: &mut App) {
 pub fn start(app: &mut App) {
     let dataset = app.dataset.clone();
     let tx = app.tx.clone();
+    let options = app.target.clone();
     let Some(s) = screen(app) else { return };
     s.generation += 1;
     s.running = true;
@@ -105,8 +105,7 @@ pub fn start(app: &mut App) {
     let spawned = std::thread::Builder::new()
         .name("stats".into())
         .spawn(move || {
-            let result =
-                stats::compute(&dataset, &LintOptions::default()).map_err(|e| e.to_string());
+            let result = stats::compute(&dataset, &options).map_err(|e| e.to_string());
             let _ = tx.send(
                 ScreenMsg::Stats(StatsMsg::Done {
                     generation,
@@ -143,7 +142,10 @@ pub fn on_msg(app: &mut App, msg: StatsMsg) {
 }
 
 pub fn on_action(app: &mut App, action: Action) {
-    let Some(s) = screen(app) else { return };
+    let Some(Screen::Stats(s)) = app.screen.as_mut() else {
+        return;
+    };
+    let target = &app.target;
     if let Some(step) = super::cursor_step(action) {
         s.move_cursor(step);
         return;
@@ -194,6 +196,7 @@ pub fn on_action(app: &mut App, action: Action) {
             };
             preview_op(app, BulkOp::Remove { tag });
         }
+        Action::Target => s.form = Some(super::target::form(target)),
         Action::Rerun => start(app),
         Action::Close | Action::Escape => super::close(app),
         _ => {}
@@ -217,6 +220,11 @@ fn preview_op(app: &mut App, op: BulkOp) {
 }
 
 pub fn submit(app: &mut App, values: Values) -> Result<(), String> {
+    if values.id == FormId::Target {
+        app.target = super::target::parse(&values, &app.target)?;
+        start(app);
+        return Ok(());
+    }
     let Some(s) = screen(app) else { return Ok(()) };
     if values.id != FormId::TagRename {
         return Ok(());

@@ -7,10 +7,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use crate::dataset::lint::{Severity, Trainer};
+use crate::dataset::lint::Severity;
 use crate::tui::app::App;
 use crate::tui::layout::inner;
 use crate::tui::screens::lint::{LintScreen, fixable};
+use crate::tui::screens::target;
 use crate::tui::theme::Theme;
 
 use super::dataset::{panel, truncate_left};
@@ -60,26 +61,10 @@ fn severity_style(sev: Severity, t: &Theme) -> Style {
     }
 }
 
-fn trainer_name(tr: Trainer) -> &'static str {
-    match tr {
-        Trainer::Builtin => "builtin",
-        Trainer::Kohya => "kohya",
-        Trainer::AiToolkit => "ai-toolkit",
-        Trainer::Onetrainer => "onetrainer",
-        Trainer::Simpletuner => "simpletuner",
-        Trainer::Diffusers => "diffusers",
-    }
-}
-
 fn list(frame: &mut Frame, app: &App, s: &LintScreen, area: Rect) {
     let t = &app.theme;
-    let o = &s.options;
-    let mut title = vec![Span::raw(format!(
-        " Lint · {} {} {} ",
-        trainer_name(o.trainer),
-        format!("{:?}", o.model).to_lowercase(),
-        o.resolution()
-    ))];
+    let o = &app.target;
+    let mut title = vec![Span::raw(format!(" Lint · {} ", target::label(o)))];
     if let Some(sev) = s.severity {
         title.push(Span::styled(format!("· {}s only ", sev.as_str()), t.accent));
     }

@@ -10,6 +10,7 @@ use crate::dataset::stats::{Bin, Stats, TagSort};
 use crate::tui::app::App;
 use crate::tui::layout::inner;
 use crate::tui::screens::stats::{Focus, StatsScreen};
+use crate::tui::screens::target;
 use crate::tui::widgets::bars;
 
 use super::dataset::panel;
@@ -150,7 +151,11 @@ fn tag_table(frame: &mut Frame, app: &App, s: &StatsScreen, stats: &Stats, area:
 fn bucket_table(frame: &mut Frame, app: &App, s: &StatsScreen, stats: &Stats, area: Rect) {
     let t = &app.theme;
     let focused = s.focus == Focus::Buckets;
-    let title = format!(" Buckets · {} ", stats.buckets.len());
+    let title = format!(
+        " Buckets · {} · {} ",
+        stats.buckets.len(),
+        target::label(&app.target)
+    );
     let block = panel(Line::from(title), focused, app);
     let room = inner(area);
     frame.render_widget(block, area);
