@@ -8,13 +8,21 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ImageEncoder, RgbImage};
 use rayon::prelude::*;
+
+mod support;
+
+/// (wall seconds, peak RSS in MiB, stdout) of a command.
+fn measure(cmd: &mut Command) -> (f64, f64, String) {
+    let m = support::measure(cmd);
+    (m.wall_s, m.peak_rss_mib, m.stdout)
+}
 
 const TAGS: [&str; 24] = [
     "lbhouse",
@@ -126,36 +134,6 @@ fn generate(dir: &Path, count: u64) {
         "generated {count} images in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-}
-
-/// Run a command, return (wall seconds, peak RSS in MiB, stdout).
-#[expect(
-    clippy::zombie_processes,
-    reason = "reaped by libc::wait4, which also reports its peak RSS"
-)]
-fn measure(cmd: &mut Command) -> (f64, f64, String) {
-    let start = Instant::now();
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s)
-            .map(|_| s)
-            .unwrap_or_default()
-    });
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not yet waited for.
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed().as_secs_f64();
-    let out = reader.join().unwrap_or_default();
-    (wall, usage.ru_maxrss as f64 / 1024.0, out)
 }
 
 fn main() {

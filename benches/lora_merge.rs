@@ -17,6 +17,8 @@ use half::f16;
 use lorabench::lora::ldm;
 use lorabench::lora::safetensors::{Dtype, TensorSpec, Writer};
 
+mod support;
+
 const RANK: usize = 32;
 const ALPHA: f32 = 16.0;
 const STRENGTH: f32 = 0.8;
@@ -286,31 +288,11 @@ fn write_file(path: &Path, specs: Vec<TensorSpec>, noise: &mut Noise) {
     w.finish().expect("finish");
 }
 
-/// Runs a command, returning (wall seconds, peak RSS in MiB, stdout).
-// The child is reaped by `wait4`, which also gives its rusage; clippy cannot see that.
-#[allow(clippy::zombie_processes)]
+/// Runs a command that must succeed, returning (wall seconds, peak RSS in MiB, stdout).
 fn measure(cmd: &mut Command) -> (f64, f64, String) {
-    let start = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout {
-        use std::io::Read;
-        let _ = out.read_to_string(&mut stdout);
-    }
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed().as_secs_f64();
-    assert!(
-        rc == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
-    );
-    (wall, usage.ru_maxrss as f64 / 1024.0, stdout)
+    let m = support::measure(cmd);
+    assert!(m.status.success(), "{cmd:?} failed");
+    (m.wall_s, m.peak_rss_mib, m.stdout)
 }
 
 fn python() -> Option<PathBuf> {

@@ -23,6 +23,9 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui_image::picker::Picker;
 
+#[allow(dead_code, reason = "this bench only reads its own peak RSS")]
+mod support;
+
 const W: u16 = 160;
 const H: u16 = 48;
 
@@ -122,11 +125,7 @@ fn first_frame_bench(root: &Path, label: &str, budget_ms: f64) {
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    support::vm_hwm_kib(&status).map_or(f64::NAN, |kib| kib as f64 / 1024.0)
 }
 
 fn key_latency_bench(root: &Path) {
