@@ -18,9 +18,15 @@ use rayon::prelude::*;
 
 mod support;
 
-/// (wall seconds, peak RSS in MiB, stdout) of a command.
+/// (wall seconds, peak RSS in MiB, stdout) of a command that ran to the end (lint exits 0 or
+/// 1 by whether it found errors; the Python reference exits 0).
 fn measure(cmd: &mut Command) -> (f64, f64, String) {
     let m = support::measure(cmd);
+    assert!(
+        m.status.code().is_some_and(|c| c <= 1),
+        "{cmd:?} failed: {}",
+        m.status
+    );
     (m.wall_s, m.peak_rss_mib, m.stdout)
 }
 

@@ -441,3 +441,32 @@ fn cli_json_schema_and_exit_codes() {
         .expect("run");
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn same_length_is_not_a_duplicate_but_same_bytes_is() {
+    // BMPs of one size have one length whatever the pixels: only a byte-equal copy counts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = encode(
+        &DynamicImage::ImageRgb8(picture(96, 64, 1)),
+        ImageFormat::Bmp,
+    );
+    let b = encode(
+        &DynamicImage::ImageRgb8(picture(96, 64, 2)),
+        ImageFormat::Bmp,
+    );
+    assert_eq!(a.len(), b.len());
+    for (name, bytes) in [("a.bmp", &a), ("b.bmp", &b), ("a-copy.bmp", &a)] {
+        std::fs::write(dir.path().join(name), bytes).expect("write");
+    }
+    let dataset = scan(dir.path(), &ScanOptions::default()).expect("scan");
+    let report =
+        lint::run(&dataset, &options(), &AtomicBool::new(false), |_| {}).expect("lint runs");
+    let mut duplicates: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::Duplicate)
+        .map(|f| f.path.to_string_lossy().into_owned())
+        .collect();
+    duplicates.sort();
+    assert_eq!(duplicates, ["a-copy.bmp", "a.bmp"]);
+}

@@ -22,12 +22,11 @@
 //! pure Rust and kept by the image-rs organisation (in maintenance mode, which for a
 //! feature-complete baseline/progressive decoder is fine). So JPEGs are decoded by
 //! `jpeg-decoder` at the smallest scale that still covers the box, then finished with a
-//! triangle filter; BENCHMARKS-sample-data.md has the figures against Pillow. JPEGs that
+//! triangle filter (fast_image_resize); BENCHMARKS.md has the figures against Pillow. JPEGs that
 //! `jpeg-decoder` cannot take (CMYK, 16-bit lossless, arithmetic coding) fall back to `image`.
 //!
-//! Other formats are decoded by `image` with [`image::Limits`], box-reduced to twice the
-//! target size (cheap, exact area averaging for big factors), then finished with the same
-//! triangle filter, as Pillow's `reducing_gap` does.
+//! Other formats are decoded by `image` with [`image::Limits`], then reduced with the same
+//! triangle filter.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -152,7 +151,7 @@ pub fn load(path: &Path, max_width: u32, max_height: u32) -> Result<Preview, Pre
         reader
             .read_to_end(&mut bytes)
             .map_err(|source| io_error(path, source))?;
-        if let Some(preview) = load_jpeg(path, &bytes, file_size, bounds)? {
+        if let Some(preview) = load_jpeg(path, &bytes, bounds)? {
             return Ok(preview);
         }
         let reader = BufReader::new(io::Cursor::new(bytes));
@@ -395,15 +394,37 @@ fn jpeg_header<R: Read>(
     Ok(JpegHeader { info, fast_path })
 }
 
-/// Scaled-IDCT decode; `None` when the JPEG needs the general decoder.
+/// Scaled-IDCT decode into the box; `None` when the JPEG needs the general decoder.
 fn load_jpeg(
     path: &Path,
     bytes: &[u8],
-    file_size: u64,
     bounds: (u32, u32),
 ) -> Result<Option<Preview>, PreviewError> {
+    let Some(ScaledJpeg { info, image }) = decode_jpeg_scaled(path, bytes, bounds)? else {
+        return Ok(None);
+    };
+    let image = finish(image, info.orientation, stored_target(&info, bounds));
+    Ok(Some(Preview { info, image }))
+}
+
+/// A JPEG decoded at a reduced DCT scale, pixels as stored (EXIF orientation not applied).
+pub struct ScaledJpeg {
+    pub info: ImageInfo,
+    pub image: DynamicImage,
+}
+
+/// Decodes a JPEG held in memory with `jpeg-decoder` at the smallest DCT scale (1/8, 2/8, 4/8
+/// or 1) whose result still covers what fits in `bounds` (as displayed), under the decode
+/// limits. Every entropy-coded block is decoded at any scale, so a corrupt scan is an error
+/// here too: lint uses this at 1/8 as its decode check. `None` when the JPEG needs the general
+/// decoder (CMYK, 12/16-bit, arithmetic coding).
+pub fn decode_jpeg_scaled(
+    path: &Path,
+    bytes: &[u8],
+    bounds: (u32, u32),
+) -> Result<Option<ScaledJpeg>, PreviewError> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    let header = match jpeg_header(path, &mut decoder, file_size) {
+    let header = match jpeg_header(path, &mut decoder, bytes.len() as u64) {
         Ok(header) => header,
         Err(PreviewError::Unsupported { .. }) => return Ok(None),
         Err(e) => return Err(e),
@@ -436,12 +457,7 @@ fn load_jpeg(
     } else {
         DynamicImage::ImageRgb8(RgbImage::from_raw(sw, sh, pixels).ok_or_else(size_mismatch)?)
     };
-    let image = finish(
-        image,
-        info.orientation,
-        (u32::from(target_w), u32::from(target_h)),
-    );
-    Ok(Some(Preview { info, image }))
+    Ok(Some(ScaledJpeg { info, image }))
 }
 
 /// The size to shrink the stored (not yet oriented) pixels to.
@@ -457,21 +473,27 @@ fn stored_target(info: &ImageInfo, (max_w, max_h): (u32, u32)) -> (u32, u32) {
 /// Downsizes the stored pixels to `(tw, th)`, then orients them (rotating the small picture
 /// is cheaper).
 fn finish(image: DynamicImage, orientation: Orientation, (tw, th): (u32, u32)) -> RgbaImage {
-    let (w, h) = (image.width(), image.height());
-    let mut image = if (tw, th) == (w, h) {
+    let mut image = if (tw, th) == (image.width(), image.height()) {
         image
     } else {
-        // Exact area averaging down to twice the target, then a triangle filter, which
-        // anti-aliases properly where the box reduction alone would alias.
-        let image = if w >= tw * 4 && h >= th * 4 {
-            image.thumbnail_exact(tw * 2, th * 2)
-        } else {
-            image
-        };
-        image.resize_exact(tw, th, FilterType::Triangle)
+        resize(&image, tw, th)
     };
     image.apply_orientation(orientation);
     image.into_rgba8()
+}
+
+/// A triangle (bilinear) filter whose support widens with the reduction, so it anti-aliases
+/// like Pillow's resampling; fast_image_resize runs it with SIMD on the worker pool, 3-4x
+/// faster than `image`'s resize here. Pixel types it lacks go through `image`'s own.
+fn resize(image: &DynamicImage, tw: u32, th: u32) -> DynamicImage {
+    let mut out = DynamicImage::new(tw, th, image.color());
+    let options = fast_image_resize::ResizeOptions::new().resize_alg(
+        fast_image_resize::ResizeAlg::Convolution(fast_image_resize::FilterType::Bilinear),
+    );
+    match fast_image_resize::Resizer::new().resize(image, &mut out, &options) {
+        Ok(()) => out,
+        Err(_) => image.resize_exact(tw, th, FilterType::Triangle),
+    }
 }
 
 #[cfg(test)]

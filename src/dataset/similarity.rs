@@ -33,11 +33,6 @@ pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(hasher.finalize().into())
 }
 
-/// SHA-256 of bytes already in memory.
-pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 /// A 64-bit perceptual hash (dHash: brightness gradients of a 9×8 grayscale thumbnail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PerceptualHash(pub u64);
@@ -84,28 +79,43 @@ fn luma_grid(image: &DynamicImage) -> GrayImage {
     if gw == 0 || gh == 0 {
         return GrayImage::new(1, 1);
     }
-    let cell_of_x: Vec<usize> = (0..w).map(|x| x * gw / w).collect();
+    // Pixel x falls in cell x·gw/w, so cell c starts at ⌈c·w/gw⌉: whole runs of a row are
+    // summed per cell (no per-pixel lookup), and the counts follow from the run lengths.
+    let starts: Vec<usize> = (0..=gw).map(|c| (c * w).div_ceil(gw)).collect();
     let mut sums = vec![0u64; gw * gh];
-    let mut counts = vec![0u64; gw * gh];
+    let mut rows_in_band = vec![0u64; gh];
     for (y, row) in bytes.chunks_exact(w * channels).take(h).enumerate() {
-        let base = (y * gh / h) * gw;
-        for (x, px) in row.chunks_exact(channels).enumerate() {
-            let luma = if channels >= 3 {
-                (77 * u64::from(px[0]) + 150 * u64::from(px[1]) + 29 * u64::from(px[2])) >> 8
-            } else {
-                u64::from(px[0])
-            };
-            let cell = base + cell_of_x[x];
-            sums[cell] += luma;
-            counts[cell] += 1;
+        let band = y * gh / h;
+        rows_in_band[band] += 1;
+        for (c, sum) in sums[band * gw..(band + 1) * gw].iter_mut().enumerate() {
+            *sum += luma_sum(
+                &row[starts[c] * channels..starts[c + 1] * channels],
+                channels,
+            );
         }
     }
     let pixels = sums
         .iter()
-        .zip(&counts)
-        .map(|(s, c)| (s / (*c).max(1)) as u8)
+        .enumerate()
+        .map(|(i, s)| {
+            let (band, c) = (i / gw, i % gw);
+            let count = rows_in_band[band] * (starts[c + 1] - starts[c]) as u64;
+            (s / count.max(1)) as u8
+        })
         .collect();
     GrayImage::from_raw(gw as u32, gh as u32, pixels).unwrap_or_else(|| GrayImage::new(1, 1))
+}
+
+/// Sum of the 8-bit luma of a run of pixels with `channels` bytes each (the first three RGB).
+fn luma_sum(run: &[u8], channels: usize) -> u64 {
+    if channels >= 3 {
+        run.chunks_exact(channels)
+            .map(|p| (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8)
+            .map(u64::from)
+            .sum()
+    } else {
+        run.iter().step_by(channels).map(|&v| u64::from(v)).sum()
+    }
 }
 
 /// Indices of items sharing a byte hash, in groups of two or more (first index first).
@@ -180,8 +190,39 @@ mod tests {
 
     #[test]
     fn exact_groups_by_hash() {
-        let x = Some(sha256_bytes(b"x"));
-        let y = Some(sha256_bytes(b"y"));
+        let (x, y) = (Some([1; 32]), Some([2; 32]));
         assert_eq!(exact_groups(&[x, y, None, x]), vec![vec![0, 3]]);
+    }
+
+    #[test]
+    fn grid_is_the_mean_luma_of_each_cell() {
+        // Odd sizes so cells differ in width and height; every pixel type the fast path takes.
+        let (w, h) = (301u32, 157u32);
+        let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+            image::Rgba([(x * 7 + y) as u8, (x ^ y) as u8, (y * 3) as u8, 200])
+        });
+        for image in [
+            DynamicImage::ImageRgba8(rgba.clone()),
+            DynamicImage::ImageRgba8(rgba).to_rgb8().into(),
+            DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_fn(w, h, |x, y| {
+                image::LumaA([(x + 2 * y) as u8, 9])
+            })),
+        ] {
+            let grid = luma_grid(&image);
+            let (gw, gh) = (grid.width() as usize, grid.height() as usize);
+            let mut sums = vec![(0u64, 0u64); gw * gh];
+            let rgb = image.to_rgb8();
+            for (x, y, p) in rgb.enumerate_pixels() {
+                let luma = match image {
+                    DynamicImage::ImageLumaA8(_) => u64::from(p[0]),
+                    _ => (77 * u64::from(p[0]) + 150 * u64::from(p[1]) + 29 * u64::from(p[2])) >> 8,
+                };
+                let cell = (y as usize * gh / h as usize) * gw + x as usize * gw / w as usize;
+                sums[cell].0 += luma;
+                sums[cell].1 += 1;
+            }
+            let expected: Vec<u8> = sums.iter().map(|(s, n)| (s / n) as u8).collect();
+            assert_eq!(grid.as_raw(), &expected);
+        }
     }
 }

@@ -1,5 +1,10 @@
 //! The per-image decode check: read the file once, hash its bytes, decode it under limits,
 //! note orientation, alpha and colour mode, compute the perceptual hash, drop the pixels.
+//!
+//! JPEGs go through the preview core's scaled decode at 1/8: every entropy-coded block is
+//! still decoded (so corrupt and truncated scans are caught), but only the DC term of each
+//! 8x8 block is transformed, which is exactly the block mean the perceptual hash averages
+//! anyway. That skips most of the work of a full decode and never holds a full-size image.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -8,12 +13,11 @@ use image::metadata::Orientation;
 use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::dataset::buckets::Size;
-use crate::dataset::similarity::{PerceptualHash, perceptual_hash, sha256_bytes};
+use crate::dataset::preview::{self, PreviewError, ScaledJpeg};
+use crate::dataset::similarity::{PerceptualHash, perceptual_hash};
 
-/// Largest side decoded (as the preview module: a hostile header cannot make us allocate).
-pub const MAX_DIMENSION: u32 = 16_384;
-/// Largest decode allocation.
-pub const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+/// The preview core's limits: a hostile header cannot make lint allocate either.
+pub use crate::dataset::preview::{MAX_ALLOC, MAX_DIMENSION};
 /// Largest file read whole for hashing and decoding.
 pub const MAX_FILE: u64 = 256 * 1024 * 1024;
 
@@ -29,7 +33,9 @@ pub struct ImageFacts {
     pub cmyk: bool,
     /// Some pixel is not fully opaque.
     pub transparent: bool,
-    pub sha256: [u8; 32],
+    /// File length in bytes: only files sharing a length can be byte-identical, so only
+    /// those are hashed (see `lint::duplicates`).
+    pub file_len: u64,
     pub phash: PerceptualHash,
 }
 
@@ -92,6 +98,11 @@ pub fn inspect(path: &Path) -> Result<ImageFacts, Unreadable> {
             "JPEG has no end-of-image marker".into(),
         ));
     }
+    if format == ImageFormat::Jpeg
+        && let Some(facts) = inspect_jpeg(path, &bytes)?
+    {
+        return Ok(facts);
+    }
     let mut reader = ImageReader::with_format(Cursor::new(&bytes[..]), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -113,9 +124,37 @@ pub fn inspect(path: &Path) -> Result<ImageFacts, Unreadable> {
         color: image.color(),
         cmyk: format == ImageFormat::Jpeg && jpeg_components(&bytes) == Some(4),
         transparent: has_transparency(&image),
-        sha256: sha256_bytes(&bytes),
+        file_len: len,
         phash: perceptual_hash(&image),
     })
+}
+
+/// The scaled JPEG decode; `None` for JPEGs it does not take (the general decoder does).
+fn inspect_jpeg(path: &Path, bytes: &[u8]) -> Result<Option<ImageFacts>, Unreadable> {
+    let scaled = match preview::decode_jpeg_scaled(path, bytes, (1, 1)) {
+        Ok(Some(s)) => s,
+        Ok(None) | Err(PreviewError::Unsupported { .. }) => return Ok(None),
+        Err(PreviewError::TooLarge { width, height, .. }) => {
+            return Err(Unreadable::TooLarge(format!(
+                "{width}x{height} pixels (limit {MAX_DIMENSION} per side, {} MiB decoded)",
+                MAX_ALLOC >> 20
+            )));
+        }
+        Err(PreviewError::Corrupt { reason, .. }) => return Err(Unreadable::Corrupt(reason)),
+        Err(e) => return Err(Unreadable::Io(e.to_string())),
+    };
+    let ScaledJpeg { info, image } = scaled;
+    let (w, h) = info.stored_size();
+    Ok(Some(ImageFacts {
+        size: Size::new(w, h),
+        format: ImageFormat::Jpeg,
+        orientation: info.orientation,
+        color: image.color(),
+        cmyk: false,
+        transparent: false,
+        file_len: bytes.len() as u64,
+        phash: perceptual_hash(&image),
+    }))
 }
 
 fn has_transparency(image: &DynamicImage) -> bool {
