@@ -64,7 +64,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse_header(path, json, (data.len() - 8 - n as usize) as u64);
     }
     // The whole inspection through a real file (open, read alphas, hash).
-    let Ok(mut file) = tempfile_in_tmp() else { return };
+    let Ok(mut file) = tempfile_in_tmp() else {
+        return;
+    };
     if file.1.write_all(data).is_ok() {
         let _ = inspect(&file.0);
     }
@@ -73,7 +75,8 @@ fuzz_target!(|data: &[u8]| {
 
 /// A per-process scratch file (libFuzzer runs one input at a time per process).
 fn tempfile_in_tmp() -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
-    let path = std::env::temp_dir().join(format!("lorabench-fuzz-{}.safetensors", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("lorabench-fuzz-{}.safetensors", std::process::id()));
     let file = std::fs::File::create(&path)?;
     Ok((path, file))
 }
