@@ -755,11 +755,8 @@ fn duplicates(
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let shared = f.as_ref().is_some_and(|f| by_len[&f.file_len] > 1);
-            let path = dataset.abs_path(&dataset.items[i]);
-            shared
-                .then(|| similarity::sha256_file(&path).ok())
-                .flatten()
+            f.as_ref().filter(|f| by_len[&f.file_len] > 1)?;
+            similarity::sha256_file(&dataset.abs_path(&dataset.items[i])).ok()
         })
         .collect();
     let groups = similarity::exact_groups(&shas);

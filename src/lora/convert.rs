@@ -24,7 +24,7 @@ pub struct ConvertReport {
 }
 
 /// Converts `input` to `output` (written atomically), keeping the factor dtype and metadata.
-/// Progress comes in three steps (read, convert, written); cancelling before the write leaves
+/// Progress comes in three steps (reading, writing, done); cancelling before the write leaves
 /// no output.
 pub fn convert(
     input: &Path,
