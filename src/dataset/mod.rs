@@ -8,6 +8,7 @@ pub mod error;
 pub mod exclude;
 pub mod fsio;
 pub mod journal;
+mod jpeg;
 pub mod ops;
 pub mod paths;
 pub mod preview;

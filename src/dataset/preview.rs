@@ -9,21 +9,25 @@
 //!   [`PreviewError::TooLarge`] before anything is allocated, applies the EXIF orientation, and
 //!   downsizes to fit the box, never enlarging.
 //!
-//! # Why JPEG goes through `jpeg-decoder`
+//! # How JPEGs are decoded
 //!
-//! Previews of camera JPEGs dominate, and the expensive part of a 12-megapixel JPEG is not
-//! the entropy decoding but the inverse DCT, colour conversion and upsampling of 12 million
-//! pixels that are thrown away right after by the resize. libjpeg (and so Pillow's
-//! `Image.draft`) avoids that by running a reduced inverse DCT that outputs 1/2, 1/4 or 1/8 of
-//! each 8x8 block. `image` decodes JPEG with zune-jpeg, which has no scaled decode (its
-//! `DecoderOptions` offer limits, colour space and SIMD switches only), so it must produce the
-//! full-size image. image-rs's older `jpeg-decoder` has `Decoder::scale`, which picks the
-//! smallest of 1/8, 2/8, 4/8 and 8/8 scaled IDCT that still covers the requested size; it is
-//! pure Rust and kept by the image-rs organisation (in maintenance mode, which for a
-//! feature-complete baseline/progressive decoder is fine). So JPEGs are decoded by
-//! `jpeg-decoder` at the smallest scale that still covers the box, then finished with a
-//! triangle filter (fast_image_resize); BENCHMARKS.md has the figures against Pillow. JPEGs that
-//! `jpeg-decoder` cannot take (CMYK, 16-bit lossless, arithmetic coding) fall back to `image`.
+//! Previews of camera JPEGs dominate, and most of a 12-megapixel JPEG's pixels are thrown away
+//! right after decoding by the resize. libjpeg (and so Pillow's `Image.draft`) avoids the
+//! waste by running a reduced inverse DCT that outputs 1/2, 1/4 or 1/8 of each 8x8 block.
+//! `image` decodes JPEG with zune-jpeg, which has no scaled decode (its `DecoderOptions` offer
+//! limits, colour space and SIMD switches only), so it must produce the full-size image.
+//!
+//! So a JPEG is decoded at the smallest of 1/8, 2/8 and 4/8 scale that still covers the box,
+//! then finished with a triangle filter (fast_image_resize):
+//!
+//! 1. by our own baseline decoder (`dataset::jpeg`), which reads the entropy-coded data
+//!    eight bytes at a time where `jpeg-decoder` reads one, and is what makes the preview faster than
+//!    Pillow (BENCHMARKS.md). It takes one-scan 8-bit greyscale and YCbCr files, which is
+//!    what cameras and most editors write;
+//! 2. whatever it declines or finds broken goes to image-rs's `jpeg-decoder` (progressive
+//!    files, RGB and Adobe JPEGs, and the final word on corrupt ones), which has the same
+//!    scaled decode, also pure Rust;
+//! 3. what that cannot take either (CMYK, 16-bit lossless, arithmetic coding) goes to `image`.
 //!
 //! Other formats are decoded by `image` with [`image::Limits`], then reduced with the same
 //! triangle filter.
@@ -38,6 +42,8 @@ use image::{
     DynamicImage, ExtendedColorType, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader,
     Limits, RgbImage, RgbaImage,
 };
+
+use super::jpeg;
 
 /// Largest width or height [`load`] decodes.
 pub const MAX_DIMENSION: u32 = 16_384;
@@ -413,10 +419,11 @@ pub struct ScaledJpeg {
     pub image: DynamicImage,
 }
 
-/// Decodes a JPEG held in memory with `jpeg-decoder` at the smallest DCT scale (1/8, 2/8, 4/8
-/// or 1) whose result still covers what fits in `bounds` (as displayed), under the decode
-/// limits. Every entropy-coded block is decoded at any scale, so a corrupt scan is an error
-/// here too: lint uses this at 1/8 as its decode check. `None` when the JPEG needs the general
+/// Decodes a JPEG held in memory at the smallest DCT scale (1/8, 2/8, 4/8 or 1) whose result
+/// still covers what fits in `bounds` (as displayed), under the decode limits: by our own
+/// baseline decoder, else by `jpeg-decoder` (the module documentation says why). Every
+/// entropy-coded block is decoded at any scale, so a corrupt scan is an error here too: lint
+/// uses this at 1/8 as its decode check. `None` when the JPEG needs the general
 /// decoder (CMYK, 12/16-bit, arithmetic coding).
 pub fn decode_jpeg_scaled(
     path: &Path,
@@ -438,6 +445,13 @@ pub fn decode_jpeg_scaled(
     let (target_w, target_h) = stored_target(&info, bounds);
     // Both fit in u16: they are at most the JPEG's own u16 dimensions.
     let (target_w, target_h) = (target_w.min(w) as u16, target_h.min(h) as u16);
+    let n = jpeg::idct_size((w, h), (u32::from(target_w), u32::from(target_h)));
+    // Our baseline decoder first; whatever it declines or finds broken, jpeg-decoder decides.
+    if let Some(image) = jpeg::decode_scaled(bytes, n).ok().and_then(fast_image)
+        && ExtendedColorType::from(image.color()) == info.color
+    {
+        return Ok(Some(ScaledJpeg { info, image }));
+    }
     let (sw, sh) = decoder
         .scale(target_w, target_h)
         .map_err(|e| jpeg_error(path, e))?;
@@ -458,6 +472,20 @@ pub fn decode_jpeg_scaled(
         DynamicImage::ImageRgb8(RgbImage::from_raw(sw, sh, pixels).ok_or_else(size_mismatch)?)
     };
     Ok(Some(ScaledJpeg { info, image }))
+}
+
+/// The fast path's pixels as an image; `None` if they do not fill their size.
+fn fast_image(decoded: jpeg::Decoded) -> Option<DynamicImage> {
+    let jpeg::Decoded {
+        width,
+        height,
+        channels,
+        pixels,
+    } = decoded;
+    match channels {
+        1 => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+        _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
+    }
 }
 
 /// The size to shrink the stored (not yet oriented) pixels to.
