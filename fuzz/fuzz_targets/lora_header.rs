@@ -5,56 +5,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-
 use libfuzzer_sys::fuzz_target;
 use lorabench::lora::inspect::inspect;
 use lorabench::lora::safetensors::{header_len, parse_header};
 
-/// No input of at most 64 KiB may make the parser allocate this much: a hostile size or
-/// shape in a header must be refused, not trusted.
-const MAX_ALLOCATION: usize = 256 << 20;
-
-/// The system allocator, aborting (a crash libFuzzer reports with its input) on any single
-/// allocation over [`MAX_ALLOCATION`].
-struct Capped;
-
-// SAFETY: forwards to the system allocator unchanged; only refuses oversized requests.
-unsafe impl GlobalAlloc for Capped {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        check(layout.size());
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        check(layout.size());
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        check(new_size);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-fn check(size: usize) {
-    if size > MAX_ALLOCATION {
-        // No formatting here: it could allocate inside the allocator.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"fuzz target: allocation over 256 MiB from a header\n",
-        );
-        std::process::abort();
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Capped = Capped;
+mod capped;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.safetensors");
