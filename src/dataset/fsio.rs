@@ -21,13 +21,6 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// Writes `bytes` to `path` atomically. With `durable`, the data and the folder entry are
 /// fsynced before returning; bulk writers pass `false` and sync the file system once at the end.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    stage(path, bytes, durable)?;
-    put_in_place(path, durable)
-}
-
-/// The first half of [`write_atomic`]: writes `bytes` to `path`'s temporary file (with
-/// `path`'s permissions), leaving `path` itself untouched.
-pub fn stage(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = temp_path(path);
     let io = |e| DatasetError::io(path, e);
     // Create the temporary file with the permissions of the file it replaces.
@@ -36,34 +29,30 @@ pub fn stage(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         .ok()
         .map(|m| m.permissions().mode() & 0o7777);
     let mode = existing.unwrap_or(0o666);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
-    // The umask may have narrowed the mode; put back exactly what the file had.
-    if let Some(mode) = existing
-        && f.metadata()
-            .is_ok_and(|m| m.permissions().mode() & 0o7777 != mode)
     {
-        f.set_permissions(fs::Permissions::from_mode(mode))
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
             .map_err(io)?;
+        // The umask may have narrowed the mode; put back exactly what the file had.
+        if let Some(mode) = existing
+            && f.metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o7777 != mode)
+        {
+            f.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io)?;
+        }
+        f.write_all(bytes).map_err(io)?;
+        if durable {
+            f.sync_all().map_err(io)?;
+        }
     }
-    f.write_all(bytes).map_err(io)?;
-    if durable {
-        f.sync_all().map_err(io)?;
-    }
-    Ok(())
-}
-
-/// The second half of [`write_atomic`]: renames the staged temporary file over `path`.
-pub fn put_in_place(path: &Path, durable: bool) -> Result<()> {
-    let tmp = temp_path(path);
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        DatasetError::io(path, e)
+        io(e)
     })?;
     if durable {
         sync_dir(path.parent().unwrap_or(Path::new(".")));

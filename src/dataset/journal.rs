@@ -22,9 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::error::{DatasetError, Result};
-use super::fsio::{
-    put_in_place, read_optional, stage, sync_dir, sync_filesystem, temp_path, write_atomic,
-};
+use super::fsio::{read_optional, sync_dir, sync_filesystem, temp_path, write_atomic};
 use super::paths::JOURNAL_DIR;
 
 /// One change to one file, with paths relative to the dataset root.
@@ -277,36 +275,8 @@ impl Journal {
 
     /// Applies ops idempotently: writes are atomic replacements with known bytes, and a move
     /// that already happened is done. Writes run in parallel (a bulk edit of 10,000 captions).
-    ///
-    /// Every new file is staged before any is renamed into place, so no create runs among
-    /// the inodes the renames free: on ext4 without a journal, each create skips every inode
-    /// freed in the last minute (BENCHMARKS.md). A failure while staging also leaves every
-    /// file untouched.
     fn apply_ops(&self, ops: &[FileOp]) -> Result<()> {
-        let result = ops
-            .par_iter()
-            .try_for_each(|op| self.stage(op))
-            .and_then(|()| ops.par_iter().try_for_each(|op| self.apply(op)));
-        if result.is_err() {
-            ops.par_iter().for_each(|op| {
-                if let FileOp::Write { path, .. } = op {
-                    let _ = fs::remove_file(temp_path(&self.root.join(path)));
-                }
-            });
-        }
-        result
-    }
-
-    /// Writes the new bytes of a replacement beside the file they replace.
-    fn stage(&self, op: &FileOp) -> Result<()> {
-        match op {
-            FileOp::Write {
-                path,
-                after: Some(bytes),
-                ..
-            } => stage(&self.root.join(path), bytes, false),
-            _ => Ok(()),
-        }
+        ops.par_iter().try_for_each(|op| self.apply(op))
     }
 
     fn apply(&self, op: &FileOp) -> Result<()> {
@@ -314,13 +284,16 @@ impl Journal {
             FileOp::Write { path, after, .. } => {
                 let abs = self.root.join(path);
                 match after {
-                    Some(_) => put_in_place(&abs, false),
+                    Some(bytes) => write_atomic(&abs, bytes, false),
                     None => match fs::remove_file(&abs) {
                         Ok(()) => Ok(()),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                         Err(e) => Err(DatasetError::io(&abs, e)),
                     },
                 }
+                .inspect_err(|_| {
+                    let _ = fs::remove_file(temp_path(&abs));
+                })
             }
             FileOp::Move { from, to } => {
                 let (from, to) = (self.root.join(from), self.root.join(to));
