@@ -21,9 +21,9 @@
 //! then finished with a triangle filter (fast_image_resize):
 //!
 //! 1. by our own baseline decoder (`dataset::jpeg`), which reads the entropy-coded data
-//!    eight bytes at a time where `jpeg-decoder` reads one, and is what makes the preview faster than
-//!    Pillow (BENCHMARKS.md). It takes one-scan 8-bit greyscale and YCbCr files, which is
-//!    what cameras and most editors write;
+//!    eight bytes at a time where `jpeg-decoder` reads one, and is what makes the preview
+//!    faster than Pillow (BENCHMARKS.md). It takes one-scan 8-bit greyscale and YCbCr files,
+//!    which is what cameras and most editors write;
 //! 2. whatever it declines or finds broken goes to image-rs's `jpeg-decoder` (progressive
 //!    files, RGB and Adobe JPEGs, and the final word on corrupt ones), which has the same
 //!    scaled decode, also pure Rust;

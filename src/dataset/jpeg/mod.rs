@@ -308,7 +308,7 @@ impl<'a> Parser<'a> {
         if s.get(1 + 2 * count..) != Some(&[0, 63, 0][..]) {
             return Err(Error::Unsupported("not a sequential scan"));
         }
-        let frame = self.frame.as_ref().ok_or(Error::Corrupt("no frame"))?;
+        let frame = &*frame;
         let mut scan = Scan::new(frame, &self.quant, &self.huffman, n)?;
         self.pos = scan.decode(self.bytes, self.pos, self.restart_interval)?;
         Ok(scan.into_decoded(frame))
