@@ -5,4 +5,5 @@
 
 pub mod dataset;
 pub mod lora;
+pub mod train;
 pub mod tui;
