@@ -300,3 +300,50 @@ fn saving_keeps_the_caption_file_permissions() {
     let mode = fs::metadata(&caption).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o664);
 }
+
+/// Opening and viewing (what the CLI's readers and the workbench do on start) create nothing:
+/// not in an empty folder, a folder of models, or a dataset; `.lorabench/` comes with the first
+/// change, and undo/redo with nothing to do leave no trace either.
+#[test]
+fn opening_and_viewing_leave_nothing_behind() {
+    let everything = |root: &Path| -> Vec<std::path::PathBuf> {
+        let mut all: Vec<_> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.unwrap().path().to_path_buf())
+            .collect();
+        all.sort();
+        all
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    write(models.path(), "style.safetensors", b"\x02\0\0\0\0\0\0\0{}");
+    let data = tempfile::tempdir().unwrap();
+    sample(data.path());
+    for root in [empty.path(), models.path(), data.path()] {
+        let before = everything(root);
+        let (journal, recovery) = Journal::open(root).unwrap();
+        assert_eq!(recovery, Recovery::Clean);
+        let dataset = scan(root, &ScanOptions::default()).unwrap();
+        assert!(journal.history().unwrap().is_empty());
+        assert!(journal.preview(true, false).unwrap().is_none());
+        assert!(journal.undo(false).unwrap().is_none());
+        assert!(journal.redo(false).unwrap().is_none());
+        let plan = ops::plan(&dataset, &[0, 1, 2], &BulkOp::Dedupe).unwrap();
+        let _ = plan.diff();
+        assert_eq!(everything(root), before, "{}", root.display());
+    }
+    // The first change makes the journal.
+    let (journal, _) = Journal::open(data.path()).unwrap();
+    let dataset = scan(data.path(), &ScanOptions::default()).unwrap();
+    let all: Vec<usize> = (0..dataset.items.len()).collect();
+    let op = BulkOp::Add {
+        tag: "new".into(),
+        at: Position::Back,
+    };
+    let id = ops::plan(&dataset, &all, &op)
+        .unwrap()
+        .apply(&journal, "add")
+        .unwrap();
+    assert_eq!(id, Some(1));
+    assert!(data.path().join(".lorabench/journal").is_dir());
+}

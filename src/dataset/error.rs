@@ -15,6 +15,13 @@ pub enum DatasetError {
         source: std::io::Error,
     },
     #[error(
+        "cannot write {path}: {source} (a change needs write access to the dataset folder; looking needs none)"
+    )]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
         "journal entry {path} is damaged: {message} (move it aside to continue; the captions themselves are untouched)"
     )]
     Journal { path: PathBuf, message: String },
@@ -39,6 +46,14 @@ pub enum DatasetError {
 impl DatasetError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DatasetError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A failed write (or create), named by the file the user knows.
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DatasetError::Write {
             path: path.into(),
             source,
         }

@@ -22,7 +22,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// fsynced before returning; bulk writers pass `false` and sync the file system once at the end.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = temp_path(path);
-    let io = |e| DatasetError::io(path, e);
+    let io = |e| DatasetError::write(path, e);
     // Create the temporary file with the permissions of the file it replaces.
     // A new file gets the usual 0o666 less the umask.
     let existing = fs::metadata(path)

@@ -111,18 +111,19 @@ pub enum Recovery {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal of the dataset at `root` and repairs an
-    /// interrupted entry.
+    /// Opens the journal of the dataset at `root` and repairs an interrupted entry. Nothing
+    /// is created: `.lorabench/journal/` appears with the first change, so looking at a dataset
+    /// (even a read-only one) leaves no trace. Only a pending entry needs write access.
     pub fn open(root: &Path) -> Result<(Journal, Recovery)> {
-        let dir = root.join(JOURNAL_DIR);
-        fs::create_dir_all(&dir).map_err(|e| DatasetError::io(&dir, e))?;
         let journal = Journal {
             root: root.to_path_buf(),
-            dir,
+            dir: root.join(JOURNAL_DIR),
         };
-        let recovery = {
+        let recovery = if journal.read_state()?.pending.is_some() {
             let _lock = journal.lock()?;
             journal.recover()?
+        } else {
+            Recovery::Clean
         };
         Ok((journal, recovery))
     }
@@ -184,7 +185,32 @@ impl Journal {
         self.step(Action::Redo, force)
     }
 
+    /// What `undo` (or, with `undo: false`, `redo`) would do, without doing it: the entry and
+    /// the file ops it would apply. Refuses as the real step would (`Conflict`) unless `force`.
+    /// Reads only; a dataset that was never changed has nothing to undo.
+    pub fn preview(&self, undo: bool, force: bool) -> Result<Option<(EntrySummary, Vec<FileOp>)>> {
+        let state = self.read_state()?;
+        let id = match undo {
+            true if state.head > 0 => state.head,
+            false if self.entry_path(state.head + 1).exists() => state.head + 1,
+            _ => return Ok(None),
+        };
+        let entry = self.read_entry(id)?;
+        let ops = if undo {
+            reverse(&entry.ops)
+        } else {
+            entry.ops.clone()
+        };
+        if !force {
+            self.check(&ops)?;
+        }
+        Ok(Some((entry.summary(!undo), ops)))
+    }
+
     fn step(&self, action: Action, force: bool) -> Result<Option<EntrySummary>> {
+        if !self.dir.exists() {
+            return Ok(None);
+        }
         let _lock = self.lock()?;
         self.recover()?;
         let mut state = self.read_state()?;
@@ -312,14 +338,16 @@ impl Journal {
         }
     }
 
+    /// Takes the journal's lock, creating the journal folder: only changes call it.
     fn lock(&self) -> Result<fs::File> {
+        fs::create_dir_all(&self.dir).map_err(|e| DatasetError::write(&self.dir, e))?;
         let path = self.dir.join("lock");
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| DatasetError::io(&path, e))?;
+            .map_err(|e| DatasetError::write(&path, e))?;
         use std::os::fd::AsRawFd;
         // Blocking: another lorabench holding it finishes in well under a second. The lock is
         // released when the returned file is dropped.
@@ -358,7 +386,11 @@ impl Journal {
     }
 
     fn entry_ids(&self) -> Result<Vec<u64>> {
-        let rd = fs::read_dir(&self.dir).map_err(|e| DatasetError::io(&self.dir, e))?;
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(DatasetError::io(&self.dir, e)),
+        };
         let mut ids: Vec<u64> = rd
             .filter_map(|e| e.ok())
             .filter_map(|e| {

@@ -234,24 +234,8 @@ pub fn plan(dataset: &Dataset, indices: &[usize], op: &BulkOp) -> Result<Plan> {
 impl Plan {
     /// A unified diff of every edit, as `--dry-run` prints it.
     pub fn diff(&self) -> String {
-        let mut out = String::new();
-        for e in &self.edits {
-            let old = e
-                .old
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            let new = String::from_utf8_lossy(&e.new);
-            let p = e.path.display();
-            let (a, b) = if e.old.is_some() {
-                (format!("a/{p}"), format!("b/{p}"))
-            } else {
-                ("/dev/null".to_string(), format!("b/{p}"))
-            };
-            let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());
-            out.push_str(&diff.unified_diff().header(&a, &b).to_string());
-        }
-        out
+        let ops: Vec<FileOp> = self.clone().into_ops();
+        ops_diff(&ops)
     }
 
     pub fn into_ops(self) -> Vec<FileOp> {
@@ -274,15 +258,14 @@ impl Plan {
     }
 }
 
-/// Saves one caption edited in the workbench, keeping the file's line endings, final newline
-/// and BOM. Refuses (`Conflict`) if the file changed on disk since it was read. `None` when the
-/// text is unchanged (nothing is written).
-pub fn write_caption(
-    journal: &Journal,
+/// The journal entry (description and file ops) that sets the caption of the item at `index`
+/// to `text`, keeping the file's line endings, final newline and BOM. `None` when the text is
+/// unchanged. Nothing is written: [`write_caption`] commits it, a dry run shows it.
+pub fn caption_edit(
     dataset: &Dataset,
     index: usize,
     text: &str,
-) -> Result<Option<u64>> {
+) -> Result<Option<(String, Vec<FileOp>)>> {
     let Some(item) = dataset.items.get(index) else {
         return Ok(None);
     };
@@ -297,14 +280,65 @@ pub fn write_caption(
             });
         }
     };
-    let path = dataset.rel_caption_path(item);
     let description = format!("edit caption {}", item.caption_path.display());
     let ops = vec![FileOp::Write {
-        path,
+        path: dataset.rel_caption_path(item),
         before: old,
         after: Some(caption.encode()),
     }];
-    journal.commit(&description, ops).map(Some)
+    Ok(Some((description, ops)))
+}
+
+/// Saves one caption edited in the workbench (see [`caption_edit`]). Refuses (`Conflict`) if
+/// the file changed on disk since it was read. `None` when the text is unchanged (nothing is
+/// written).
+pub fn write_caption(
+    journal: &Journal,
+    dataset: &Dataset,
+    index: usize,
+    text: &str,
+) -> Result<Option<u64>> {
+    match caption_edit(dataset, index, text)? {
+        Some((description, ops)) => journal.commit(&description, ops).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What a list of file ops would do, as a dry run shows it: a unified diff per written file
+/// (`/dev/null` for a file created or removed) and one `move FROM -> TO` line per move.
+pub fn ops_diff(ops: &[FileOp]) -> String {
+    let mut out = String::new();
+    for op in ops {
+        match op {
+            FileOp::Write {
+                path,
+                before,
+                after,
+            } => {
+                let text = |b: &Option<Vec<u8>>| {
+                    b.as_deref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default()
+                };
+                let side = |b: &Option<Vec<u8>>, prefix: &str| match b {
+                    Some(_) => format!("{prefix}/{}", path.display()),
+                    None => "/dev/null".to_string(),
+                };
+                let (old, new) = (text(before), text(after));
+                let diff = similar::TextDiff::from_lines(old.as_str(), new.as_str());
+                out.push_str(
+                    &diff
+                        .unified_diff()
+                        .header(&side(before, "a"), &side(after, "b"))
+                        .to_string(),
+                );
+            }
+            FileOp::Move { from, to } => {
+                out.push_str(&format!("move {} -> {}\n", from.display(), to.display()));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
