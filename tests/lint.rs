@@ -470,3 +470,67 @@ fn same_length_is_not_a_duplicate_but_same_bytes_is() {
     duplicates.sort();
     assert_eq!(duplicates, ["a-copy.bmp", "a.bmp"]);
 }
+
+/// The caption flaws a tag list hides: empty tags, a bracket without its partner, control
+/// characters, and one caption read by two images. The safe fixes leave none of the fixable
+/// ones behind (the whitespace fix drops empty tags).
+#[test]
+fn empty_tags_lone_brackets_controls_and_shared_captions_are_found_and_fixed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let files: [(&str, &[u8], Option<&str>); 6] = [
+        ("commas.jpg", &jpeg(512, 512, 1), Some("a,b,, c,, d,")),
+        ("lone.jpg", &jpeg(512, 512, 2), Some("lbx, smile (happy, red hair")),
+        ("controls.jpg", &jpeg(512, 512, 3), Some("sea,\0 rocks\x1b[31m, sky")),
+        ("same-stem.jpg", &jpeg(512, 512, 4), Some("sea, shared")),
+        ("same-stem.png", &png(512, 512, 5), None),
+        ("clean.jpg", &jpeg(512, 512, 6), Some("(a, b), [c], \\(d, e")),
+    ];
+    for (name, bytes, caption) in files {
+        std::fs::write(root.join(name), bytes).expect("write image");
+        if let Some(c) = caption {
+            std::fs::write(root.join(name).with_extension("txt"), c).expect("write caption");
+        }
+    }
+    let lint_kinds = || {
+        let dataset = scan(root, &ScanOptions::default()).expect("scan");
+        let report = lint::run(&dataset, &options(), &AtomicBool::new(false), |_| {}).expect("lint");
+        report
+            .findings
+            .into_iter()
+            .map(|f| (f.path.to_string_lossy().into_owned(), f.kind))
+            .collect::<Vec<_>>()
+    };
+    let found = lint_kinds();
+    for expected in [
+        ("commas.txt", Kind::EmptyTag),
+        ("lone.txt", Kind::UnbalancedBracket),
+        ("controls.txt", Kind::ControlCharacter),
+        ("same-stem.txt", Kind::SharedCaption),
+    ] {
+        let expected = (expected.0.to_string(), expected.1);
+        assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    }
+    assert!(
+        !found.iter().any(|(p, k)| p == "clean.txt"
+            && matches!(k, Kind::UnbalancedBracket | Kind::EmptyTag)),
+        "escaped and balanced brackets are fine: {found:?}"
+    );
+    let dataset = scan(root, &ScanOptions::default()).expect("scan");
+    let kinds = fix::parse_kinds(&["whitespace".into(), "control-character".into()])
+        .expect("fixable kinds");
+    let plan = fix::plan(&dataset, &kinds, None).expect("plan");
+    let (journal, _) = Journal::open(root).expect("journal");
+    plan.apply(&journal, "lint fix").expect("apply");
+    assert_eq!(
+        std::fs::read_to_string(root.join("commas.txt")).expect("caption"),
+        "a,b, c, d"
+    );
+    let after = lint_kinds();
+    for kind in [Kind::EmptyTag, Kind::Whitespace, Kind::ControlCharacter] {
+        assert!(
+            !after.iter().any(|(_, k)| *k == kind),
+            "{kind} left after the fix: {after:?}"
+        );
+    }
+}

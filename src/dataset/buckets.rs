@@ -37,7 +37,8 @@ impl std::fmt::Display for Size {
     }
 }
 
-/// The model family being trained; it sets bucket steps and the default resolution.
+/// The model family being trained; it sets the default resolution and the bucket steps its
+/// training script accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
@@ -53,8 +54,10 @@ impl Model {
             Model::Sdxl | Model::Flux => 1024,
         }
     }
-    /// sd-scripts `bucket_reso_steps` for LoRA training of this model.
-    pub fn kohya_steps(self) -> u32 {
+    /// What sd-scripts' LoRA script for this model requires `bucket_reso_steps` to divide by
+    /// (`verify_bucket_reso_steps`: 64 in train_network.py, 32 in sdxl_ and flux_train_network.py).
+    /// The step itself defaults to [`KOHYA_DEFAULT_STEPS`] for every model.
+    pub fn kohya_step_divisor(self) -> u32 {
         match self {
             Model::Sd15 => 64,
             Model::Sdxl | Model::Flux => 32,
@@ -69,13 +72,28 @@ impl Model {
     }
 }
 
+/// sd-scripts' defaults (`--min_bucket_reso`, `--max_bucket_reso`, `--bucket_reso_steps`), the
+/// same for every model.
+pub const KOHYA_DEFAULT_MIN: u32 = 256;
+pub const KOHYA_DEFAULT_MAX: u32 = 1024;
+pub const KOHYA_DEFAULT_STEPS: u32 = 64;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BucketError {
     #[error("bucket step must be positive (got {0}); pass a step such as 64 or 32")]
     ZeroStep(u32),
     #[error(
+        "bucket step {step} is not a multiple of {divisor}, which sd-scripts requires for {model}; \
+         pass --bucket-reso-steps {divisor} or a multiple of it"
+    )]
+    StepNotDivisible {
+        step: u32,
+        divisor: u32,
+        model: &'static str,
+    },
+    #[error(
         "resolution {res} is outside min/max bucket size {min}..{max}; sd-scripts would abort: \
-         lower --resolution or raise the max bucket size"
+         lower --resolution, or set --min-bucket-reso/--max-bucket-reso around it"
     )]
     ResolutionOutOfRange { res: Size, min: u32, max: u32 },
     #[error("resolution must be positive (got {0})")]
@@ -95,17 +113,37 @@ pub struct KohyaConfig {
 }
 
 impl KohyaConfig {
-    /// sd-scripts defaults (min 256, max 1024, raised to the resolution when it is larger),
-    /// buckets on, with the model's step.
-    pub fn for_model(model: Model, resolution: u32) -> KohyaConfig {
+    /// sd-scripts' defaults (min 256, max 1024, steps of 64, whatever the model), buckets on.
+    /// A resolution above 1024 needs a larger `max_bucket_reso`, as in sd-scripts.
+    pub fn defaults(resolution: u32) -> KohyaConfig {
         KohyaConfig {
             resolution: Size::new(resolution, resolution),
             enable_bucket: true,
-            min_bucket_reso: 256,
-            max_bucket_reso: 1024.max(resolution),
-            bucket_reso_steps: model.kohya_steps(),
+            min_bucket_reso: KOHYA_DEFAULT_MIN,
+            max_bucket_reso: KOHYA_DEFAULT_MAX,
+            bucket_reso_steps: KOHYA_DEFAULT_STEPS,
             bucket_no_upscale: false,
         }
+    }
+
+    /// Refuses a step the model's training script would refuse (`verify_bucket_reso_steps`).
+    pub fn check_step(&self, model: Model) -> Result<(), BucketError> {
+        let divisor = model.kohya_step_divisor();
+        if self.bucket_reso_steps == 0 {
+            return Err(BucketError::ZeroStep(0));
+        }
+        if !self.bucket_reso_steps.is_multiple_of(divisor) {
+            return Err(BucketError::StepNotDivisible {
+                step: self.bucket_reso_steps,
+                divisor,
+                model: match model {
+                    Model::Sd15 => "SD1.5 (train_network.py)",
+                    Model::Sdxl => "SDXL (sdxl_train_network.py)",
+                    Model::Flux => "Flux (flux_train_network.py)",
+                },
+            });
+        }
+        Ok(())
     }
 }
 
@@ -358,8 +396,23 @@ mod tests {
     }
 
     #[test]
+    fn steps_follow_the_training_script() {
+        let mut cfg = KohyaConfig::defaults(1024);
+        assert_eq!(cfg.bucket_reso_steps, 64);
+        for model in [Model::Sd15, Model::Sdxl, Model::Flux] {
+            assert!(cfg.check_step(model).is_ok());
+        }
+        cfg.bucket_reso_steps = 32;
+        assert!(cfg.check_step(Model::Sdxl).is_ok() && cfg.check_step(Model::Flux).is_ok());
+        assert!(matches!(
+            cfg.check_step(Model::Sd15),
+            Err(BucketError::StepNotDivisible { divisor: 64, .. })
+        ));
+    }
+
+    #[test]
     fn out_of_range_resolution_is_an_error() {
-        let mut cfg = KohyaConfig::for_model(Model::Sd15, 512);
+        let mut cfg = KohyaConfig::defaults(512);
         cfg.max_bucket_reso = 384;
         assert!(matches!(
             KohyaBuckets::new(cfg),

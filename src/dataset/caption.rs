@@ -97,37 +97,105 @@ impl CaptionText {
 
 /// Splits a caption line into tags at top-level commas: a comma inside `()`, `[]`, `{}` does
 /// not split (`(red, blue:1.2)` stays one tag), and escaped brackets `\(` are taken as text.
-/// Tags are trimmed; empty tags are dropped.
+/// So is a bracket without its partner (`smile (happy, red hair`): it groups nothing, so the
+/// commas after it still split. Tags are trimmed; empty tags are dropped.
 pub fn split_tags(line: &str) -> Vec<String> {
-    let mut tags = Vec::new();
-    let mut depth: i32 = 0;
+    raw_tags(line)
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The line cut at its top-level commas, untrimmed and with empty pieces kept (`a,, b` gives
+/// `a`, ``, ` b`): what [`split_tags`] trims, and where empty tags show.
+pub fn raw_tags(line: &str) -> Vec<&str> {
+    let paired = paired_brackets(line);
+    let mut pieces = Vec::new();
+    let mut depth: usize = 0;
     let mut start = 0;
+    for (i, c) in line.char_indices() {
+        match c {
+            '(' | '[' | '{' if paired.binary_search(&i).is_ok() => depth += 1,
+            ')' | ']' | '}' if paired.binary_search(&i).is_ok() => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                pieces.push(&line[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&line[start..]);
+    pieces
+}
+
+/// How many empty tags a line holds (`a,, b,` has two: between the commas and after the last).
+/// A line with no comma has none, even when blank.
+pub fn empty_tags(line: &str) -> usize {
+    let pieces = raw_tags(line);
+    if pieces.len() < 2 {
+        return 0;
+    }
+    pieces.iter().filter(|p| p.trim().is_empty()).count()
+}
+
+/// Byte offsets of the brackets that have a partner (an opener and the closer of the same kind
+/// that ends it, nested properly); escaped brackets (`\(`) are text and never pair.
+fn paired_brackets(line: &str) -> Vec<usize> {
+    let (paired, _) = match_brackets(line);
+    paired
+}
+
+/// The brackets of a line without a partner, as (character offset, bracket), in order.
+pub fn unbalanced_brackets(line: &str) -> Vec<(usize, char)> {
+    let (_, lone) = match_brackets(line);
+    let chars: Vec<usize> = line.char_indices().map(|(i, _)| i).collect();
+    lone.into_iter()
+        .filter_map(|byte| {
+            let at = chars.binary_search(&byte).ok()?;
+            Some((at, line[byte..].chars().next()?))
+        })
+        .collect()
+}
+
+/// (paired, lone) bracket byte offsets. A closer pairs with the innermost open bracket if it is
+/// of its kind; otherwise it is lone. Openers still open at the end are lone.
+fn match_brackets(line: &str) -> (Vec<usize>, Vec<usize>) {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    let (mut paired, mut lone) = (Vec::new(), Vec::new());
     let mut escaped = false;
     for (i, c) in line.char_indices() {
         if escaped {
             escaped = false;
             continue;
         }
-        match c {
-            '\\' => escaped = true,
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth = (depth - 1).max(0),
-            ',' if depth == 0 => {
-                push_tag(&mut tags, &line[start..i]);
-                start = i + 1;
+        let opener = match c {
+            '\\' => {
+                escaped = true;
+                continue;
             }
-            _ => {}
+            '(' | '[' | '{' => {
+                open.push((i, c));
+                continue;
+            }
+            ')' => '(',
+            ']' => '[',
+            '}' => '{',
+            _ => continue,
+        };
+        match open.last() {
+            Some(&(at, o)) if o == opener => {
+                open.pop();
+                paired.extend([at, i]);
+            }
+            _ => lone.push(i),
         }
     }
-    push_tag(&mut tags, &line[start..]);
-    tags
-}
-
-fn push_tag(tags: &mut Vec<String>, raw: &str) {
-    let tag = raw.trim();
-    if !tag.is_empty() {
-        tags.push(tag.to_string());
-    }
+    lone.extend(open.into_iter().map(|(i, _)| i));
+    lone.sort_unstable();
+    paired.sort_unstable();
+    (paired, lone)
 }
 
 /// Joins tags the way taggers write them: `a, b, c`.
@@ -189,6 +257,23 @@ mod tests {
         );
         assert_eq!(split_tags("x {a|b, c} y, z"), vec!["x {a|b, c} y", "z"]);
         assert!(split_tags(" , ").is_empty());
+    }
+
+    #[test]
+    fn a_lone_bracket_is_text_and_groups_nothing() {
+        assert_eq!(
+            split_tags("lbx, smile (happy, red hair"),
+            vec!["lbx", "smile (happy", "red hair"]
+        );
+        assert_eq!(split_tags("a], b, [c, d]"), vec!["a]", "b", "[c, d]"]);
+        assert_eq!(split_tags("(a, b], c"), vec!["(a", "b]", "c"]);
+        assert_eq!(
+            unbalanced_brackets("x (a, [b], c"),
+            vec![(2, '(')],
+            "the nested pair is balanced"
+        );
+        assert_eq!(unbalanced_brackets("é), \\(d"), vec![(1, ')')]);
+        assert!(unbalanced_brackets("(a, [b]), {c}").is_empty());
     }
 
     #[test]

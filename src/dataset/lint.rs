@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::buckets::{
     Assignment, BucketError, KohyaBuckets, KohyaConfig, Model, Size, ai_toolkit_bucket,
 };
-use super::caption::{CaptionText, same_tag};
+use super::caption::{self, CaptionText, same_tag};
 use super::scan::{CaptionState, Dataset, Item};
 use super::similarity::{self, DEFAULT_NEAR_DUPLICATE_DISTANCE, PerceptualHash};
 use super::tokens::{self, CLIP_TOKEN_LIMIT};
@@ -98,8 +98,12 @@ pub struct LintOptions {
     pub near_duplicate_distance: u32,
     /// sd-scripts `bucket_no_upscale`.
     pub bucket_no_upscale: bool,
-    /// sd-scripts `max_bucket_reso` (default 1024, or the resolution if larger).
+    /// sd-scripts `min_bucket_reso` (default 256).
+    pub min_bucket_reso: Option<u32>,
+    /// sd-scripts `max_bucket_reso` (default 1024).
     pub max_bucket_reso: Option<u32>,
+    /// sd-scripts `bucket_reso_steps` (default 64 for every model).
+    pub bucket_reso_steps: Option<u32>,
     /// Decode and hash images (off: captions, names and dataset shape only).
     pub check_images: bool,
     /// Worker threads (default: all cores).
@@ -116,7 +120,9 @@ impl Default for LintOptions {
             trigger: None,
             near_duplicate_distance: DEFAULT_NEAR_DUPLICATE_DISTANCE,
             bucket_no_upscale: false,
+            min_bucket_reso: None,
             max_bucket_reso: None,
+            bucket_reso_steps: None,
             check_images: true,
             threads: None,
         }
@@ -130,10 +136,16 @@ impl LintOptions {
     }
 
     fn kohya_config(&self) -> KohyaConfig {
-        let mut cfg = KohyaConfig::for_model(self.model, self.resolution());
+        let mut cfg = KohyaConfig::defaults(self.resolution());
         cfg.bucket_no_upscale = self.bucket_no_upscale;
+        if let Some(min) = self.min_bucket_reso {
+            cfg.min_bucket_reso = min;
+        }
         if let Some(max) = self.max_bucket_reso {
             cfg.max_bucket_reso = max;
+        }
+        if let Some(step) = self.bucket_reso_steps {
+            cfg.bucket_reso_steps = step;
         }
         // diffusers example scripts do not bucket: one fixed square crop.
         cfg.enable_bucket = self.trainer != Trainer::Diffusers;
@@ -149,6 +161,8 @@ pub enum LintError {
     Tokenizer(String),
     #[error("cannot start lint workers: {0}")]
     Threads(String),
+    #[error("batch size must be at least 1")]
+    ZeroBatch,
 }
 
 /// What `run` streams while it works.
@@ -228,7 +242,13 @@ pub fn run(
     mut on_event: impl FnMut(LintEvent),
 ) -> Result<LintReport, LintError> {
     let tokenizer = tokens::clip().map_err(|e| LintError::Tokenizer(e.to_string()))?;
-    // Fail early on bad bucket settings, before the long part.
+    // Fail early on bad settings, before the long part.
+    if options.batch_size == 0 {
+        return Err(LintError::ZeroBatch);
+    }
+    if options.trainer != Trainer::AiToolkit {
+        options.kohya_config().check_step(options.model)?;
+    }
     KohyaBuckets::new(options.kohya_config())?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
@@ -269,6 +289,10 @@ pub fn run(
             &mut findings,
             &mut on_event,
         );
+    }
+
+    for f in shared_captions(dataset, &included) {
+        emit(f, &mut findings, &mut on_event);
     }
 
     let mut images: Vec<Option<ImageFacts>> = vec![None; dataset.items.len()];
@@ -350,6 +374,39 @@ pub fn run(
         assignments,
         buckets,
     })
+}
+
+/// One caption file that two images read (`a.jpg` and `a.png` both pair with `a.txt`).
+fn shared_captions(dataset: &Dataset, included: &[usize]) -> Vec<Finding> {
+    let mut by_caption: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+    for &i in included {
+        let item = &dataset.items[i];
+        if !matches!(item.caption, CaptionState::Missing) {
+            by_caption.entry(&item.caption_path).or_default().push(i);
+        }
+    }
+    by_caption
+        .into_iter()
+        .filter(|(_, users)| users.len() > 1)
+        .map(|(caption, users)| {
+            let names: Vec<String> = users
+                .iter()
+                .map(|&i| dataset.items[i].path.display().to_string())
+                .collect();
+            Finding::new(
+                Kind::SharedCaption,
+                Severity::Warning,
+                caption,
+                format!(
+                    "one caption for {} images ({}): each trains with it",
+                    users.len(),
+                    names.join(", ")
+                ),
+                "give each image its own stem and caption, or exclude the copies",
+            )
+            .for_item(users[0])
+        })
+        .collect()
 }
 
 fn check_item(
@@ -599,13 +656,79 @@ fn check_caption_text(
             break;
         }
     }
-    if text::tidy_whitespace(text) != *text {
+    let empty = read.iter().map(|l| caption::empty_tags(l)).sum::<usize>();
+    if empty > 0 {
+        push(Finding::new(
+            Kind::EmptyTag,
+            Severity::Info,
+            cap_path,
+            format!(
+                "{empty} empty tag{} (commas with nothing between, or a trailing comma): \
+                 they train as stray commas",
+                if empty > 1 { "s" } else { "" }
+            ),
+            "`lorabench lint --fix empty-tag` drops them (`--fix whitespace` too)",
+        ));
+    } else if text::tidy_whitespace(text) != *text {
         push(Finding::new(
             Kind::Whitespace,
             Severity::Info,
             cap_path,
             "stray whitespace (leading/trailing, doubled, or before a comma)",
             "`lorabench lint --fix whitespace` tidies it",
+        ));
+    }
+    let read_lines = if kohya { 1 } else { lines.len() };
+    for (n, line) in lines.iter().enumerate().take(read_lines) {
+        let lone = caption::unbalanced_brackets(line);
+        if let Some(&(at, bracket)) = lone.first() {
+            let which = if lines.len() > 1 {
+                format!(" of line {}", n + 1)
+            } else {
+                String::new()
+            };
+            let more = if lone.len() > 1 {
+                format!(" (and {} more)", lone.len() - 1)
+            } else {
+                String::new()
+            };
+            push(Finding::new(
+                Kind::UnbalancedBracket,
+                Severity::Warning,
+                cap_path,
+                format!(
+                    "unbalanced `{bracket}` at character {at}{which}{more}: taken as text, so it \
+                     groups nothing (a tool that groups by brackets reads the rest as one tag)"
+                ),
+                "close it, or escape it (`\\(`) if it is part of a tag",
+            ));
+            break;
+        }
+    }
+    let controls: Vec<(usize, char)> = text
+        .chars()
+        .enumerate()
+        .filter(|&(_, c)| crate::safe_text::is_control(c) && c != '\n' && c != '\t')
+        .collect();
+    if let Some(&(at, c)) = controls.first() {
+        let name = match c {
+            '\0' => "NUL".to_string(),
+            '\u{1b}' => "ESC".to_string(),
+            '\u{7}' => "BEL".to_string(),
+            '\r' => "carriage return".to_string(),
+            c => format!("U+{:04X}", u32::from(c)),
+        };
+        push(Finding::new(
+            Kind::ControlCharacter,
+            Severity::Warning,
+            cap_path,
+            format!(
+                "{} control character{} ({name} at character {at}): the tokenizer drops them, \
+                 and they garble a terminal",
+                controls.len(),
+                if controls.len() > 1 { "s" } else { "" }
+            ),
+            "`lorabench lint --fix control-character` removes them",
         ));
     }
     if let Some(trigger) = &options.trigger {

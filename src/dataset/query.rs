@@ -34,17 +34,30 @@ pub enum QueryError {
     UnclosedQuote(String),
     #[error("empty value after {0:?} in filter")]
     EmptyValue(String),
+    #[error(
+        "unknown filter key {0:?}: the keys are tag:, name: (and the words nocaption, excluded); \
+         to search for the text itself, quote it: \"{1}\""
+    )]
+    UnknownKey(String, String),
 }
+
+/// The `key:` prefixes the language knows.
+const KEYS: [&str; 2] = ["tag:", "name:"];
 
 impl Query {
     pub fn parse(input: &str) -> Result<Query, QueryError> {
         let mut query = Query::default();
-        for word in words(input)? {
+        for (word, quoted) in words(input)? {
             let (negated, body) = match word.strip_prefix('-') {
-                Some(rest) if !rest.is_empty() => (true, rest.to_string()),
+                Some(rest) if !rest.is_empty() && !quoted => (true, rest.to_string()),
                 _ => (false, word.clone()),
             };
-            let term = if let Some(v) = body.strip_prefix("tag:") {
+            if !quoted && let Some(key) = unknown_key(&body) {
+                return Err(QueryError::UnknownKey(key, body));
+            }
+            let term = if quoted {
+                Term::Text(body.to_lowercase())
+            } else if let Some(v) = body.strip_prefix("tag:") {
                 Term::Tag(non_empty(v, "tag:")?)
             } else if let Some(v) = body.strip_prefix("name:") {
                 Term::Name(non_empty(v, "name:")?.to_lowercase())
@@ -82,23 +95,41 @@ fn non_empty(v: &str, what: &str) -> Result<String, QueryError> {
     }
 }
 
-/// Splits at whitespace; double quotes group (`tag:"long hair"` is one word).
-fn words(input: &str) -> Result<Vec<String>, QueryError> {
+/// `key:` of a word that looks like a key (letters, then a colon) the language does not know:
+/// `tags:night`, `TAG:night`. Text such as `score:9` or `1girl:1.2` is not a key.
+fn unknown_key(body: &str) -> Option<String> {
+    let (key, _) = body.split_once(':')?;
+    let key = format!("{key}:");
+    let looks_like_key = key.len() > 1
+        && key[..key.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_alphabetic());
+    (looks_like_key && !KEYS.contains(&key.as_str())).then_some(key)
+}
+
+/// Splits at whitespace; double quotes group (`tag:"long hair"` is one word). Each word comes
+/// with whether it began inside quotes (`"tags:x"` is text, never a key).
+fn words(input: &str) -> Result<Vec<(String, bool)>, QueryError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
     let mut has_word = false;
+    let mut starts_quoted = false;
     for c in input.chars() {
         match c {
             '"' => {
+                if !has_word {
+                    starts_quoted = true;
+                }
                 quoted = !quoted;
                 has_word = true;
             }
             c if c.is_whitespace() && !quoted => {
                 if has_word {
-                    out.push(std::mem::take(&mut cur));
+                    out.push((std::mem::take(&mut cur), starts_quoted));
                 }
                 has_word = false;
+                starts_quoted = false;
             }
             c => {
                 cur.push(c);
@@ -110,7 +141,7 @@ fn words(input: &str) -> Result<Vec<String>, QueryError> {
         return Err(QueryError::UnclosedQuote(input.to_string()));
     }
     if has_word {
-        out.push(cur);
+        out.push((cur, starts_quoted));
     }
     Ok(out)
 }
@@ -214,6 +245,15 @@ mod tests {
             Query::parse("tag:"),
             Err(QueryError::EmptyValue(_))
         ));
+        for unknown in ["tags:night", "TAG:night", "-Name:x", "caption:sea"] {
+            let err = Query::parse(unknown).expect_err(unknown);
+            assert!(matches!(err, QueryError::UnknownKey(..)), "{unknown}");
+            assert!(err.to_string().contains("tag:, name:"), "{err}");
+        }
+        // Text with a colon that is no key, and quoted text, still search.
+        for text in ["1girl:1.2", "(red:1.2)", "\"tags:night\"", "9:16"] {
+            assert!(Query::parse(text).is_ok(), "{text}");
+        }
     }
 
     #[test]

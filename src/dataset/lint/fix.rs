@@ -2,16 +2,20 @@
 //! one journal entry, so `lorabench captions undo` takes them back.
 
 use super::Kind;
-use super::text::{content_lines, guess_encoding, join_lines, tidy_whitespace};
+use super::text::{
+    content_lines, drop_controls, drop_empty_tags, guess_encoding, join_lines, tidy_whitespace,
+};
 use crate::dataset::caption::CaptionText;
 use crate::dataset::ops::{BulkOp, Edit, Plan};
 use crate::dataset::scan::{CaptionState, Dataset, Item};
 
 /// The finding kinds that have a safe fix.
-pub const FIXABLE: [Kind; 7] = [
+pub const FIXABLE: [Kind; 9] = [
     Kind::CaptionEncoding,
+    Kind::ControlCharacter,
     Kind::MultiLineCaption,
     Kind::Whitespace,
+    Kind::EmptyTag,
     Kind::DuplicateTag,
     Kind::MissingTrigger,
     Kind::EmptyCaption,
@@ -104,11 +108,16 @@ pub fn plan(dataset: &Dataset, kinds: &[Kind], trigger: Option<&str>) -> Result<
             CaptionState::Missing | CaptionState::Unreadable(_) => continue,
         };
         let mut text = caption.text.clone();
+        if wants(Kind::ControlCharacter) {
+            text = drop_controls(&text);
+        }
         if wants(Kind::MultiLineCaption) && content_lines(&text).len() > 1 {
             text = join_lines(&text);
         }
         if wants(Kind::Whitespace) {
             text = tidy_whitespace(&text);
+        } else if wants(Kind::EmptyTag) {
+            text = drop_empty_tags(&text);
         }
         if wants(Kind::DuplicateTag)
             && let Ok(op) = dedupe.compile()

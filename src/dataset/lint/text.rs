@@ -1,10 +1,11 @@
 //! Caption text helpers shared by the checks and the fixes: whitespace clean-up, duplicate
 //! tags, and guessing the encoding of a caption that is not UTF-8.
 
-use crate::dataset::caption::{same_tag, split_tags};
+use crate::dataset::caption::{empty_tags, raw_tags, same_tag, split_tags};
 
-/// The caption with each line trimmed, runs of spaces/tabs collapsed to one space and spaces
-/// before commas removed. Line structure is kept (joining lines is a separate fix).
+/// The caption with each line trimmed, runs of spaces/tabs collapsed to one space, spaces
+/// before commas removed and empty tags (`a,, b,`) dropped. Line structure is kept (joining
+/// lines is a separate fix).
 pub fn tidy_whitespace(text: &str) -> String {
     text.split('\n')
         .map(|line| {
@@ -12,11 +13,40 @@ pub fn tidy_whitespace(text: &str) -> String {
                 .split([' ', '\t', '\u{a0}', '\u{3000}'])
                 .filter(|w| !w.is_empty())
                 .collect::<Vec<_>>()
-                .join(" ");
-            collapsed.replace(" ,", ",")
+                .join(" ")
+                .replace(" ,", ",");
+            drop_empty_tags_line(&collapsed)
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The caption with empty tags (`a,, b,`) dropped, per line; nothing else changes.
+pub fn drop_empty_tags(text: &str) -> String {
+    text.split('\n')
+        .map(drop_empty_tags_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn drop_empty_tags_line(line: &str) -> String {
+    if empty_tags(line) == 0 {
+        return line.to_string();
+    }
+    raw_tags(line)
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+        .trim()
+        .to_string()
+}
+
+/// The caption without control characters other than newline and tab.
+pub fn drop_controls(text: &str) -> String {
+    text.chars()
+        .filter(|&c| !crate::safe_text::is_control(c) || c == '\n' || c == '\t')
+        .collect()
 }
 
 /// Tags that appear more than once on a line (case-insensitive), once each, in order.
@@ -152,6 +182,19 @@ mod tests {
     fn whitespace_is_tidied_per_line() {
         assert_eq!(tidy_whitespace("  a  b ,c\t\n d "), "a b,c\nd");
         assert_eq!(tidy_whitespace("a, b"), "a, b");
+        assert_eq!(tidy_whitespace("a,b,, c,, d,"), "a,b, c, d");
+        assert_eq!(tidy_whitespace(", a , ,b"), "a,b");
+        assert_eq!(
+            tidy_whitespace("(x,, y), z"),
+            "(x,, y), z",
+            "inside a group is not a tag"
+        );
+        // The fix leaves nothing the check would still report.
+        for messy in ["a,b,, c,, d,", " ,, ", "a ,\t, b,\n,c"] {
+            let tidy = tidy_whitespace(messy);
+            assert!(tidy.split('\n').all(|l| empty_tags(l) == 0), "{tidy:?}");
+            assert_eq!(tidy_whitespace(&tidy), tidy);
+        }
     }
 
     #[test]
