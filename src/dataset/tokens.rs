@@ -1,16 +1,18 @@
-//! CLIP token counting with the real CLIP BPE (open_clip's `SimpleTokenizer`).
+//! CLIP token counting as the trainers count: transformers' `CLIPTokenizer` with ftfy installed
+//! (what sd-scripts, and the other trainers, load for SD1.5/SDXL/Flux's CLIP).
 //!
 //! Trainers feed captions to CLIP with a context of 77 = start + 75 + end tokens and silently
 //! drop the rest (datasets.md §5), so a caption over [`CLIP_TOKEN_LIMIT`] loses its tail.
-//! The vocabulary `bpe_simple_vocab_16e6.txt.gz` (MIT, OpenAI CLIP, shipped in open_clip) is
-//! embedded compressed and decoded once, on first use.
+//! The vocabulary `bpe_simple_vocab_16e6.txt.gz` (MIT, OpenAI CLIP; the same merges as the
+//! tokenizer's `merges.txt`) is embedded compressed and decoded once, on first use.
 //!
-//! Exactness: identical token ids to open_clip 3.3 for every caption of
-//! `tests/fixtures/tokens/`. Not reproduced: ftfy's mojibake repair (`fix_encoding`), which
-//! changes only text that ftfy judges to be UTF-8 decoded with the wrong codec ("cafÃ©"); such a
-//! caption is counted as written. sd-scripts uses transformers' `CLIPTokenizer`, which is the
-//! same BPE but skips `html.unescape`, so counts differ there only for captions holding HTML
-//! entities such as `&amp;`.
+//! Exactness: identical token ids to transformers' tokenizer for every caption of
+//! `tests/fixtures/tokens/` and for generated captions (tests/kohya_tokens.rs runs the real
+//! one). The cleaning is `ftfy.fix_text`, which unescapes HTML entities such as `&amp;` only
+//! until it meets a `<` (then it takes the text for HTML and leaves entities alone), then
+//! whitespace collapsing and lower case; open_clip would unescape twice more. Not reproduced:
+//! ftfy's mojibake repair (`fix_encoding`), which changes only text that ftfy judges to be
+//! UTF-8 decoded with the wrong codec ("cafÃ©"); such a caption is counted as written.
 
 mod clean;
 
@@ -28,11 +30,12 @@ pub const CLIP_TOKEN_LIMIT: usize = 75;
 
 const VOCAB_GZ: &[u8] = include_bytes!("../../assets/bpe_simple_vocab_16e6.txt.gz");
 const TEXT_TABLES: &str = include_str!("../../assets/clip_text_tables.json");
-/// open_clip uses the first 49152 - 256 - 2 merges of the file (after its header line).
+/// The tokenizer uses the first 49152 - 256 - 2 merges of the file (after its header line).
 const MERGE_COUNT: usize = 49152 - 256 - 2;
-const SPECIAL_TOKENS: [&str; 2] = ["<start_of_text>", "<end_of_text>"];
+/// transformers' spellings; the ids are the last two of the vocabulary either way.
+const SPECIAL_TOKENS: [&str; 2] = ["<|startoftext|>", "<|endoftext|>"];
 const WORD_PATTERN: &str =
-    r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
@@ -88,7 +91,7 @@ pub fn clip() -> Result<&'static ClipTokenizer, &'static TokenizerError> {
     TOKENIZER.get_or_init(ClipTokenizer::load).as_ref()
 }
 
-/// open_clip's `bytes_to_unicode`: printable bytes map to themselves, the rest to U+0100...
+/// CLIP's `bytes_to_unicode`: printable bytes map to themselves, the rest to U+0100...
 fn byte_symbols() -> [char; 256] {
     let mut symbols = ['\0'; 256];
     let mut next = 256u32;
@@ -185,7 +188,7 @@ impl ClipTokenizer {
         })
     }
 
-    /// The caption as the tokenizer sees it (ftfy, HTML unescape, whitespace, lower case).
+    /// The caption as the tokenizer sees it (ftfy, whitespace, lower case).
     pub fn clean(&self, text: &str) -> String {
         clean::clean_lower(&self.tables, text)
     }
@@ -221,7 +224,7 @@ impl ClipTokenizer {
         tokens
     }
 
-    /// Byte-pair merge of one word, as open_clip's `bpe`: repeatedly merge every occurrence of
+    /// Byte-pair merge of one word, as the tokenizer's `bpe`: repeatedly merge every occurrence of
     /// the lowest-ranked adjacent pair, left to right.
     fn bpe(&self, bytes: &[u8]) -> Vec<u32> {
         let mut word: Vec<u32> = bytes

@@ -1,5 +1,5 @@
-//! The text cleaning open_clip applies before BPE (`_clean_lower`):
-//! `ftfy.fix_text`, `html.unescape` twice, strip, collapse whitespace, lower-case.
+//! The text cleaning transformers' `CLIPTokenizer` applies before BPE (with ftfy installed):
+//! `whitespace_clean(ftfy.fix_text(text)).lower()`: fix, collapse whitespace, strip, lower-case.
 //!
 //! The tables (HTML entities, ligatures, width forms, control characters) are dumped from the
 //! Python libraries by `assets/make_clip_text_tables.py`, so the behaviour follows them exactly.
@@ -46,14 +46,10 @@ pub(super) fn py_isspace(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// open_clip `_clean_lower`.
+/// `whitespace_clean(ftfy.fix_text(text)).lower()`.
 pub(super) fn clean_lower(tables: &Tables, text: &str) -> String {
     let fixed = fix_text(tables, text);
-    let unescaped = html_unescape(tables, &html_unescape(tables, &fixed));
-    let words: Vec<&str> = unescaped
-        .split(py_isspace)
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = fixed.split(py_isspace).filter(|w| !w.is_empty()).collect();
     words.join(" ").to_lowercase()
 }
 
@@ -136,8 +132,8 @@ fn ftfy_unescape(tables: &Tables, text: &str) -> String {
         .into_owned()
 }
 
-/// Python's `html.unescape`.
-pub(super) fn html_unescape(tables: &Tables, text: &str) -> String {
+/// Python's `html.unescape` (ftfy uses it for numeric references).
+fn html_unescape(tables: &Tables, text: &str) -> String {
     if !text.contains('&') {
         return text.to_owned();
     }
