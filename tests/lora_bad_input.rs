@@ -102,8 +102,47 @@ fn header_length_past_the_end_or_absurd() {
     let huge = write(dir.path(), "huge.safetensors", Some(u64::MAX), b"{}", b"");
     assert!(matches!(
         open_all_ways(&huge),
-        SafetensorsError::HeaderTooLarge { .. }
+        SafetensorsError::NotSafetensors { .. }
     ));
+}
+
+#[test]
+fn other_files_are_called_not_safetensors_without_quoting_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(4, 4)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    for (name, bytes) in [
+        ("image.safetensors", png.into_inner()),
+        (
+            "notes.safetensors",
+            b"just some text, long enough to read".to_vec(),
+        ),
+        (
+            "pickle.ckpt",
+            b"PK\x03\x04\x14\x00\x00\x00\x08\x00".repeat(8),
+        ),
+        (
+            "small.safetensors",
+            [2u64.to_le_bytes().to_vec(), b"[]".to_vec()].concat(),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = open_all_ways(&path);
+        assert!(
+            matches!(err, SafetensorsError::NotSafetensors { .. }),
+            "{name}: {err}"
+        );
+        let shown = err.to_string();
+        assert!(shown.contains("is not a safetensors file"), "{shown}");
+        let read_as_length = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        assert!(
+            read_as_length < 1000 || !shown.contains(&read_as_length.to_string()),
+            "no header length quoted: {shown}"
+        );
+    }
 }
 
 #[test]
@@ -122,7 +161,7 @@ fn header_not_utf8_or_not_json() {
     let array = write(dir.path(), "array.safetensors", None, b"[1, 2, 3]", b"");
     assert!(matches!(
         open_all_ways(&array),
-        SafetensorsError::BadEntry { .. }
+        SafetensorsError::NotSafetensors { .. }
     ));
     let entry = write(
         dir.path(),

@@ -152,26 +152,95 @@ fn resized_file_reads_back_as_the_truncated_update_with_kohya_metadata() {
     assert!(lora.metadata.contains_key("sshs_model_hash"));
 }
 
+/// A target at or above the file's rank would change nothing: refused, nothing written. Below
+/// the largest rank, a module already under it keeps its rank and update, and the metadata
+/// says the rank the modules really have.
 #[test]
-fn resize_at_full_rank_keeps_every_update() {
+fn resize_never_claims_a_rank_it_did_not_make() {
     let dir = tempfile::tempdir().unwrap();
     let (input, deltas) = write_lora(dir.path(), "in.safetensors", 2);
     let output = dir.path().join("out.safetensors");
-    quiet(|t| {
+    for rank in [8, 16] {
+        let err = quiet(|t| resize_file(&input, &output, RankRule::Fixed(rank), None, None, t))
+            .unwrap_err();
+        assert!(
+            matches!(err, RankFileError::NotReduced { current: 8, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("already rank 8"), "{err}");
+        assert!(!output.exists());
+    }
+    let report = quiet(|t| {
         resize_file(
             &input,
             &output,
-            RankRule::Fixed(8),
+            RankRule::Fixed(7),
             None,
             Some(Dtype::F32),
             t,
         )
     })
     .unwrap();
-    for m in &LoraFile::read(&output).unwrap().modules {
-        let err = rel(&delta_of(m), &deltas[&m.name]);
-        assert!(err < TOL, "{}: rel err {err}", m.name);
+    assert_eq!((report.new_rank, report.kept), (7, 1));
+    let lora = LoraFile::read(&output).unwrap();
+    assert_eq!(lora.metadata["ss_network_dim"], "7");
+    for m in &lora.modules {
+        if m.rank() == 6 {
+            let err = rel(&delta_of(m), &deltas[&m.name]);
+            assert!(err < TOL, "{}: kept module changed, rel err {err}", m.name);
+        } else {
+            assert_eq!(m.rank(), 7);
+        }
     }
+}
+
+/// A mix asked for a rank above what its inputs stack to stays exact and says so; the metadata
+/// records the ranks the modules have and the weights as written.
+#[test]
+fn mix_reports_the_rank_it_made_and_the_weights_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = write_lora(dir.path(), "a.safetensors", 6);
+    let (b, _) = write_lora(dir.path(), "b.safetensors", 7);
+    let inputs = [
+        MixInput {
+            path: a.clone(),
+            weight: 0.8,
+        },
+        MixInput {
+            path: b,
+            weight: 0.1,
+        },
+    ];
+    let out = dir.path().join("mix.safetensors");
+    let report = quiet(|t| mix_files(&inputs, &out, Some(32), None, None, t)).unwrap();
+    assert!(!report.reduced());
+    assert_eq!(report.max_rank(), 16, "8 + 8 stacked, under 32");
+    let lora = LoraFile::read(&out).unwrap();
+    assert_eq!(lora.metadata["ss_network_dim"], "Dynamic", "16 and 12");
+    let mixed = &lora.metadata["lorabench.mixed_from"];
+    assert!(
+        mixed.contains("\"weight\":0.8") && mixed.contains("\"weight\":0.1"),
+        "{mixed}"
+    );
+    let reduced = quiet(|t| mix_files(&inputs, &out, Some(10), None, None, t)).unwrap();
+    assert!(reduced.reduced());
+    assert_eq!(reduced.max_rank(), 10);
+    // A LoRA given as the base of a merge is named for what it is.
+    let err = quiet(|t| {
+        merge(
+            &a,
+            &[MergeInput {
+                path: out.clone(),
+                strength: 0.8,
+            }],
+            &dir.path().join("merged.safetensors"),
+            false,
+            t,
+        )
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("is a LoRA"), "{err}");
+    assert!(err.to_string().contains("not a checkpoint"), "{err}");
 }
 
 #[test]

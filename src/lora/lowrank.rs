@@ -445,6 +445,14 @@ pub enum RankFileError {
     },
     #[error("{output}: {problem}")]
     Refused { output: PathBuf, problem: String },
+    #[error(
+        "{path} is already rank {current}: resizing only lowers the rank, so --rank {rank} would change nothing (pick a rank below {current})"
+    )]
+    NotReduced {
+        path: PathBuf,
+        rank: usize,
+        current: usize,
+    },
 }
 
 impl From<LoraError> for RankFileError {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
 
+use super::keys::{Format, detect_format, group_keys};
 use super::model::{LoraError, LoraFile, LoraModule};
 use super::names::{BaseLayout, Rows, candidates};
 use super::progress::{Cancelled, Task};
@@ -41,6 +42,10 @@ pub enum MergeError {
     Lora(#[from] LoraError),
     #[error(transparent)]
     Cancelled(#[from] Cancelled),
+    #[error(
+        "{base} is a LoRA ({format}), not a checkpoint: give the base model as --base and the LoRAs after it"
+    )]
+    BaseIsLora { base: PathBuf, format: Format },
     #[error("{base}: {} LoRA module(s) have no weight in this base model (wrong base model family, or a layout lorabench does not map); nothing was written. Pass --allow-missing to merge the rest anyway:\n{}",
         missing.len(),
         missing.iter().map(|m| format!("  {}: {}", m.lora.display(), m.module)).collect::<Vec<_>>().join("\n"))]
@@ -99,6 +104,14 @@ pub fn merge(
     task: &mut Task<'_>,
 ) -> Result<MergeReport, MergeError> {
     let base_file = SafetensorsFile::open(base)?;
+    let (grouped, spellings, _) = group_keys(base_file.tensors().iter().map(|t| t.name.as_str()));
+    let format = detect_format(&grouped, &spellings, base_file.metadata());
+    if format != Format::Unknown {
+        return Err(MergeError::BaseIsLora {
+            base: base.to_path_buf(),
+            format,
+        });
+    }
     let loras: Vec<LoraFile> = inputs
         .iter()
         .map(|i| LoraFile::read(&i.path))
@@ -261,7 +274,7 @@ fn merged_metadata(
                 .unwrap_or_default();
             serde_json::json!({
                 "file": name,
-                "strength": input.strength,
+                "strength": super::json_f32(input.strength),
                 "format": lora.format,
                 "sshs_model_hash": lora.metadata.get("sshs_model_hash"),
                 "modules_merged": used.iter().filter(|(l, _)| *l == li).count(),

@@ -121,6 +121,8 @@ pub struct MixedModule {
     /// How many input files had this module.
     pub inputs: usize,
     pub rank: usize,
+    /// The inputs' ranks added up: the rank of the exact combination.
+    pub stacked_rank: usize,
     /// The retained share of the combination (reduced mixes only).
     pub retained: Option<Retained>,
 }
@@ -132,6 +134,18 @@ pub struct MixReport {
     /// `None` for an exact mix.
     pub rank: Option<usize>,
     pub modules: Vec<MixedModule>,
+}
+
+impl MixReport {
+    /// The largest rank of the output's modules.
+    pub fn max_rank(&self) -> usize {
+        self.modules.iter().map(|m| m.rank).max().unwrap_or(0)
+    }
+
+    /// Whether any module lost rank (a reduced mix whose inputs stack above `--rank`).
+    pub fn reduced(&self) -> bool {
+        self.modules.iter().any(|m| m.rank < m.stacked_rank)
+    }
 }
 
 /// Modules combined in parallel between two progress steps.
@@ -186,7 +200,7 @@ pub fn mix_files(
         }
     }
     task.step(total, total, "writing")?;
-    let metadata = mixed_metadata(inputs, &files, rank);
+    let metadata = mixed_metadata(inputs, &files, &report);
     let dtype = dtype.unwrap_or(files[0].dtype);
     write_kohya(output, &modules, &metadata, dtype)?;
     Ok(MixReport {
@@ -230,6 +244,7 @@ fn mix_module(
         module: name.to_string(),
         inputs: parts.len(),
         rank: mixed.rank(),
+        stacked_rank: factors.iter().map(Factors::rank).sum(),
         retained,
     };
     Ok((module, report))
@@ -240,7 +255,7 @@ fn mix_module(
 fn mixed_metadata(
     inputs: &[MixInput],
     files: &[LoraFile],
-    rank: Option<usize>,
+    modules: &[MixedModule],
 ) -> BTreeMap<String, String> {
     let mut metadata = BTreeMap::new();
     for key in [
@@ -254,7 +269,12 @@ fn mixed_metadata(
             metadata.insert(key.to_string(), v.clone());
         }
     }
-    let dim = rank.map_or("Dynamic".to_string(), |r| r.to_string());
+    // The rank the modules really have (alpha = rank: scale 1); kohya's word when they differ.
+    let ranks: BTreeSet<usize> = modules.iter().map(|m| m.rank).collect();
+    let dim = match ranks.iter().collect::<Vec<_>>()[..] {
+        [r] => r.to_string(),
+        _ => "Dynamic".to_string(),
+    };
     metadata.insert("ss_network_module".into(), "networks.lora".into());
     metadata.insert("ss_network_dim".into(), dim.clone());
     metadata.insert("ss_network_alpha".into(), dim);
@@ -264,7 +284,7 @@ fn mixed_metadata(
         .map(|(i, f)| {
             serde_json::json!({
                 "file": i.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-                "weight": i.weight,
+                "weight": super::json_f32(i.weight),
                 "sshs_model_hash": f.metadata.get("sshs_model_hash"),
             })
         })

@@ -27,3 +27,22 @@ pub mod names;
 pub mod progress;
 pub mod resize;
 pub mod safetensors;
+
+/// A user's strength or weight as JSON, written as they wrote it: an f32 widened to f64 would
+/// record 0.8 as 0.800000011920929, so the f32's shortest decimal form is kept.
+pub(crate) fn json_f32(x: f32) -> serde_json::Value {
+    x.to_string()
+        .parse::<serde_json::Number>()
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strengths_are_recorded_as_written() {
+        for (x, shown) in [(0.8f32, "0.8"), (-0.5, "-0.5"), (1.0, "1"), (0.1, "0.1")] {
+            assert_eq!(super::json_f32(x).to_string(), shown);
+        }
+        assert!(super::json_f32(f32::NAN).is_null());
+    }
+}

@@ -70,6 +70,10 @@ pub struct ResizeReport {
     pub rule: String,
     pub cap: Option<usize>,
     pub modules: Vec<NamedResize>,
+    /// The largest rank of the output's modules.
+    pub new_rank: usize,
+    /// Modules left at their rank (already at or below the target).
+    pub kept: usize,
     /// Mean and lowest retained (Frobenius) energy over the modules.
     pub mean_fro: f64,
     pub min_fro: f64,
@@ -91,6 +95,17 @@ pub fn resize_file(
     task: &mut Task<'_>,
 ) -> Result<ResizeReport, RankFileError> {
     let lora = LoraFile::read(input)?;
+    let current = lora.modules.iter().map(|m| m.rank()).max().unwrap_or(0);
+    if let RankRule::Fixed(rank) = rule
+        && rank >= current
+        && rank > 0
+    {
+        return Err(RankFileError::NotReduced {
+            path: input.to_path_buf(),
+            rank,
+            current,
+        });
+    }
     let total = lora.modules.len() as u64;
     let mut modules = Vec::with_capacity(lora.modules.len());
     let mut report = Vec::with_capacity(lora.modules.len());
@@ -123,6 +138,11 @@ pub fn resize_file(
         output: output.to_path_buf(),
         rule: rule.to_string(),
         cap,
+        new_rank: report.iter().map(|r| r.resize.new_rank).max().unwrap_or(0),
+        kept: report
+            .iter()
+            .filter(|r| r.resize.new_rank == r.resize.old_rank)
+            .count(),
         mean_fro: fros.iter().sum::<f64>() / fros.len().max(1) as f64,
         min_fro: fros.iter().copied().fold(1.0, f64::min),
         modules: report,
@@ -138,14 +158,16 @@ fn resized_metadata(
 ) -> BTreeMap<String, String> {
     let mut metadata = old.clone();
     let old_dim = report.iter().map(|r| r.resize.old_rank).max().unwrap_or(0);
+    // The rank the modules have now (a module already below the target keeps its own).
+    let new_dim = report.iter().map(|r| r.resize.new_rank).max().unwrap_or(0);
     let comment = old.get("ss_training_comment").cloned().unwrap_or_default();
     match rule {
-        RankRule::Fixed(rank) => {
+        RankRule::Fixed(_) => {
             metadata.insert(
                 "ss_training_comment".into(),
-                format!("dimension is resized from {old_dim} to {rank}; {comment}"),
+                format!("dimension is resized from {old_dim} to {new_dim}; {comment}"),
             );
-            metadata.insert("ss_network_dim".into(), rank.to_string());
+            metadata.insert("ss_network_dim".into(), new_dim.to_string());
             if let Some(last) = report.last() {
                 metadata.insert(
                     "ss_network_alpha".into(),

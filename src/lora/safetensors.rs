@@ -26,12 +26,20 @@ pub enum SafetensorsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `path` is the file the user asked for, never the hidden temporary file it is built in.
     #[error(
-        "{path}: {len} bytes is too short for a safetensors file (needs an 8-byte header length); is this really a .safetensors file?"
+        "cannot write {path}: {source} (check that its folder exists and is writable, and that the disk has room)"
+    )]
+    WriteIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a safetensors file ({len} bytes, too short for one); give a .safetensors LoRA or checkpoint"
     )]
     TooShort { path: PathBuf, len: u64 },
     #[error(
-        "{path}: header length {header_len} runs past the end of the {file_len}-byte file; the file is truncated or not safetensors"
+        "{path}: the header runs past the end of the {file_len}-byte file; the file is truncated (download or copy it again)"
     )]
     HeaderPastEnd {
         path: PathBuf,
@@ -39,9 +47,9 @@ pub enum SafetensorsError {
         file_len: u64,
     },
     #[error(
-        "{path}: header length {header_len} is larger than the {MAX_HEADER_LEN}-byte limit; the file is corrupt or not safetensors"
+        "{path} is not a safetensors file (it does not start with a header length and a JSON header); give a .safetensors LoRA or checkpoint"
     )]
-    HeaderTooLarge { path: PathBuf, header_len: u64 },
+    NotSafetensors { path: PathBuf },
     #[error("{path}: header is not valid UTF-8 (byte {at}); the file is corrupt")]
     HeaderUtf8 { path: PathBuf, at: usize },
     #[error("{path}: header is not valid JSON ({source}); the file is corrupt")]
@@ -298,10 +306,11 @@ pub fn header_len(path: &Path, prefix: &[u8], file_len: u64) -> Result<u64> {
             len: file_len,
         })?;
     let n = u64::from_le_bytes(bytes);
-    if n > MAX_HEADER_LEN {
-        return Err(SafetensorsError::HeaderTooLarge {
+    // A length past the limit is text or another binary format read as a number (a PNG, a
+    // pickle), not a safetensors header: say so rather than quote the number.
+    if !(2..=MAX_HEADER_LEN).contains(&n) {
+        return Err(SafetensorsError::NotSafetensors {
             path: path.to_path_buf(),
-            header_len: n,
         });
     }
     if n > file_len.saturating_sub(8) {
@@ -318,6 +327,9 @@ pub fn header_len(path: &Path, prefix: &[u8], file_len: u64) -> Result<u64> {
 /// section that follows it in the file. Pure: used by [`SafetensorsFile::open`] and the fuzzer.
 pub fn parse_header(path: &Path, json: &[u8], data_len: u64) -> Result<Header> {
     let p = || path.to_path_buf();
+    if json.first() != Some(&b'{') {
+        return Err(SafetensorsError::NotSafetensors { path: p() });
+    }
     let text = std::str::from_utf8(json).map_err(|e| SafetensorsError::HeaderUtf8 {
         path: p(),
         at: e.valid_up_to(),
@@ -748,8 +760,8 @@ impl Writer {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let temp = dir.join(format!(".{file_name}.{}-{seq}.partial", std::process::id()));
-        let io = |source| SafetensorsError::Io {
-            path: temp.clone(),
+        let io = |source| SafetensorsError::WriteIo {
+            path: target.to_path_buf(),
             source,
         };
         let file = File::create(&temp).map_err(io)?;
@@ -798,8 +810,8 @@ impl Writer {
             .as_mut()
             .ok_or_else(|| err("writer closed".into()))?;
         out.write_all(bytes)
-            .map_err(|source| SafetensorsError::Io {
-                path: self.temp.clone(),
+            .map_err(|source| SafetensorsError::WriteIo {
+                path: self.target.clone(),
                 source,
             })?;
         self.next += 1;
@@ -815,7 +827,7 @@ impl Writer {
                 problem: "not written before finishing".into(),
             });
         }
-        let io = |source| SafetensorsError::Io {
+        let io = |source| SafetensorsError::WriteIo {
             path: self.target.clone(),
             source,
         };
