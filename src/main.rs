@@ -15,7 +15,9 @@ use clap::{CommandFactory, Parser, Subcommand};
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Dataset folder to open in the workbench (default: the current folder).
+    /// Dataset folder to open in the workbench (default: the current folder), or a LoRA file
+    /// to open in the LoRA screen.
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     dir: Option<PathBuf>,
     #[command(flatten)]
     tui: cli::open::Args,
@@ -67,8 +69,59 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("lorabench: {err:#}");
+            eprintln!("lorabench: {}", cli::error_text(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every command, with the command path that holds it.
+    fn args(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in cmd.get_arguments() {
+            out.push((path.to_string(), arg.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            args(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_argument_has_a_description() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut all = Vec::new();
+        args(&cmd, "lorabench", &mut all);
+        let bare: Vec<String> = all
+            .iter()
+            .filter(|(_, a)| !matches!(a.get_id().as_str(), "help" | "version"))
+            .filter(|(_, a)| a.get_help().is_none_or(|h| h.to_string().trim().is_empty()))
+            .map(|(path, a)| format!("{path} {}", a.get_id()))
+            .collect();
+        assert!(all.len() > 50, "walked the whole tree");
+        assert!(bare.is_empty(), "arguments without --help text: {bare:?}");
+    }
+
+    #[test]
+    fn completions_offer_folders_and_theme_names() {
+        let mut out = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Fish,
+            &mut Cli::command(),
+            "lorabench",
+            &mut out,
+        );
+        let fish = String::from_utf8(out).unwrap();
+        let theme = fish
+            .lines()
+            .find(|l| l.contains("-l theme"))
+            .expect("a --theme completion");
+        for name in ["dark", "light", "high-contrast"] {
+            assert!(theme.contains(name), "{theme}");
+        }
+        assert!(fish.contains("__fish_complete_directories"), "{fish}");
     }
 }

@@ -1,20 +1,25 @@
-//! `lorabench exclude|include DIR [FILE...] [--filter QUERY]`: move images out of the
-//! training set and back, through the journal.
+//! `lorabench exclude|include DIR [FILE...] [--filter QUERY] [--dry-run]`: move images out of
+//! the training set and back, through the journal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use lorabench::dataset::{Journal, ScanOptions, exclude, scan};
+use lorabench::dataset::{Journal, ScanOptions, exclude, ops, scan};
+
+use super::say::{plural, safe, safe_block};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The dataset folder.
     dir: PathBuf,
-    /// Images, relative to DIR (as `lorabench` lists them).
+    /// Images, relative to DIR (as `lorabench captions DIR list` prints them).
     files: Vec<PathBuf>,
     /// Every image matching this filter (for include, `excluded` is implied).
     #[arg(long)]
     filter: Option<String>,
+    /// Print the moves; move nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub fn run(args: Args, include: bool) -> anyhow::Result<ExitCode> {
@@ -31,10 +36,11 @@ pub fn run(args: Args, include: bool) -> anyhow::Result<ExitCode> {
         {
             Some(i) => indices.push(i),
             None => anyhow::bail!(
-                "{} is not an {} image of {}",
-                rel.display(),
+                "{} is not an {} image of {} (`lorabench captions DIR list{}` shows them)",
+                safe(&rel.display().to_string()),
                 if include { "excluded" } else { "included" },
-                args.dir.display()
+                safe(&args.dir.display().to_string()),
+                if include { " --filter excluded" } else { "" }
             ),
         }
     }
@@ -46,15 +52,18 @@ pub fn run(args: Args, include: bool) -> anyhow::Result<ExitCode> {
         };
         indices.extend(super::captions::selected(&dataset, Some(&filter))?);
     }
-    let entry = if include {
-        exclude::include(&journal, &dataset, &indices)?
-    } else {
-        exclude::exclude(&journal, &dataset, &indices)?
+    let Some(plan) = exclude::plan(&dataset, &indices, include) else {
+        println!("nothing to do");
+        return Ok(ExitCode::SUCCESS);
     };
-    let verb = if include { "included" } else { "excluded" };
-    match entry {
-        Some(id) => println!("{verb} {} images (#{id})", indices.len()),
-        None => println!("nothing to do"),
+    let verb = if include { "include" } else { "exclude" };
+    let images = plural(plan.images, "image", "images");
+    if args.dry_run {
+        print!("{}", safe_block(&ops::ops_diff(&plan.ops)));
+        eprintln!("would {verb} {images} (dry run: nothing moved)");
+        return Ok(ExitCode::SUCCESS);
     }
+    let id = journal.commit(&plan.description, plan.ops)?;
+    println!("{verb}d {images} (#{id})");
     Ok(ExitCode::SUCCESS)
 }

@@ -17,20 +17,22 @@ use lorabench::dataset::similarity::DEFAULT_NEAR_DUPLICATE_DISTANCE;
 use lorabench::dataset::{Dataset, Journal, ScanOptions, scan};
 use serde_json::json;
 
+use super::say::{plural, safe, safe_block};
+
 /// What the dataset is checked against (shared with `lorabench stats`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct Target {
     /// The trainer that will read the dataset.
     #[arg(long, value_enum, default_value_t = Trainer::Kohya)]
     pub trainer: Trainer,
-    /// The model family trained (sets bucket steps and the default resolution).
+    /// The model family trained (sets the default resolution and the steps it accepts).
     #[arg(long, value_enum, default_value_t = Model::Sdxl)]
     pub model: Model,
     /// Training resolution (default: 512 for sd15, 1024 for sdxl and flux).
     #[arg(long)]
     pub resolution: Option<u32>,
     /// Training batch size (buckets smaller than this are reported).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
     /// Caption file extension.
     #[arg(long, default_value = ".txt")]
@@ -38,9 +40,16 @@ pub struct Target {
     /// sd-scripts --bucket_no_upscale.
     #[arg(long)]
     pub bucket_no_upscale: bool,
-    /// sd-scripts --max_bucket_reso (default 1024, or the resolution if larger).
-    #[arg(long)]
+    /// sd-scripts --min_bucket_reso: the smallest bucket side [default: 256].
+    #[arg(long, value_name = "PIXELS")]
+    pub min_bucket_reso: Option<u32>,
+    /// sd-scripts --max_bucket_reso: the largest bucket side [default: 1024].
+    #[arg(long, value_name = "PIXELS")]
     pub max_bucket_reso: Option<u32>,
+    /// sd-scripts --bucket_reso_steps: bucket sides are multiples of it [default: 64, for
+    /// every model; SDXL and Flux accept multiples of 32, SD1.5 of 64].
+    #[arg(long, value_name = "PIXELS")]
+    pub bucket_reso_steps: Option<u32>,
 }
 
 impl Target {
@@ -51,7 +60,9 @@ impl Target {
             resolution: self.resolution,
             batch_size: self.batch_size,
             bucket_no_upscale: self.bucket_no_upscale,
+            min_bucket_reso: self.min_bucket_reso,
             max_bucket_reso: self.max_bucket_reso,
+            bucket_reso_steps: self.bucket_reso_steps,
             ..LintOptions::default()
         }
     }
@@ -151,7 +162,7 @@ fn human_report(report: &LintReport, dir: &Path) -> String {
     for (severity, title) in [
         (Severity::Error, "Errors"),
         (Severity::Warning, "Warnings"),
-        (Severity::Info, "Notes"),
+        (Severity::Info, "Infos"),
     ] {
         let group: Vec<&Finding> = report
             .findings
@@ -165,26 +176,26 @@ fn human_report(report: &LintReport, dir: &Path) -> String {
         for f in group {
             out.push_str(&format!(
                 "  {} [{}] {}\n",
-                f.path.display(),
+                safe(&f.path.display().to_string()),
                 f.kind,
-                f.message
+                safe(&f.message)
             ));
-            out.push_str(&format!("      → {}\n", f.hint));
+            out.push_str(&format!("      → {}\n", safe(&f.hint)));
         }
         out.push('\n');
     }
     let s = &report.summary;
     out.push_str(&format!(
-        "{}: {} images ({} captioned), {} buckets for {} at {} — {} errors, {} warnings, {} notes\n",
-        dir.display(),
-        s.images,
+        "{}: {} ({} captioned), {} for {} at {} — {}, {}, {}\n",
+        safe(&dir.display().to_string()),
+        plural(s.images, "image", "images"),
         s.captions,
-        s.buckets,
+        plural(s.buckets, "bucket", "buckets"),
         s.trainer.name(),
         s.resolution,
-        s.errors,
-        s.warnings,
-        s.infos
+        plural(s.errors, "error", "errors"),
+        plural(s.warnings, "warning", "warnings"),
+        plural(s.infos, "info", "infos")
     ));
     out
 }
@@ -208,10 +219,10 @@ fn run_fix(args: &Args, dataset: &Dataset) -> anyhow::Result<ExitCode> {
                 json!({"edits": paths, "skipped": skipped, "diff": plan.diff(), "applied": false});
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
-            print!("{}", plan.diff());
+            print!("{}", safe_block(&plan.diff()));
             eprintln!(
-                "{} caption(s) would change (dry run: nothing written)",
-                plan.edits.len()
+                "{} would change (dry run: nothing written)",
+                plural(plan.edits.len(), "caption", "captions")
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -229,14 +240,18 @@ fn run_fix(args: &Args, dataset: &Dataset) -> anyhow::Result<ExitCode> {
     } else {
         match entry {
             Some(id) => println!(
-                "fixed {} caption(s) as journal entry {id}; `lorabench captions {} undo` takes it back",
-                paths.len(),
-                dataset.root.display()
+                "fixed {} as journal entry {id}; `lorabench captions {} undo` takes it back",
+                plural(paths.len(), "caption", "captions"),
+                safe(&dataset.root.display().to_string())
             ),
             None => println!("nothing to fix"),
         }
         for s in &skipped_list {
-            eprintln!("skipped {}: {}", s.0.display(), s.1);
+            eprintln!(
+                "skipped {}: {}",
+                safe(&s.0.display().to_string()),
+                safe(&s.1)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,7 @@ pub struct Args {
 enum Command {
     /// Show format, model family, modules, ranks, alphas, training metadata and hash of a LoRA.
     Inspect {
+        /// The LoRA file (.safetensors).
         file: PathBuf,
         /// Print the full inspection as JSON.
         #[arg(long)]
@@ -24,10 +25,15 @@ enum Command {
     },
     /// Rewrite a LoRA in kohya or diffusers/PEFT key spelling (same strength).
     Convert {
+        /// The LoRA to convert.
         input: PathBuf,
+        /// Where to write the converted LoRA.
+        #[arg(short, long)]
         output: PathBuf,
+        /// The key spelling to write: kohya (sd-scripts, ComfyUI, A1111) or peft (diffusers).
         #[arg(long, value_enum)]
         to: ConvertTo,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -37,13 +43,15 @@ enum Command {
         #[arg(long)]
         base: PathBuf,
         /// LoRA files, each optionally followed by `:strength` (default 1).
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "LORA[:STRENGTH]")]
         loras: Vec<String>,
+        /// Where to write the merged checkpoint.
         #[arg(short, long)]
         output: PathBuf,
         /// Merge even if some LoRA modules have no weight in the base (they are listed).
         #[arg(long)]
         allow_missing: bool,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -57,7 +65,9 @@ enum Command {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ConvertTo {
+    /// kohya/sd-scripts names (lora_unet_…, lora_down/lora_up, alpha).
     Kohya,
+    /// diffusers/PEFT names (lora_A/lora_B).
     Peft,
 }
 
@@ -71,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                print!("{}", render(&info));
+                print!("{}", super::say::safe_block(&render(&info)));
             }
         }
         Command::Convert {
@@ -116,7 +126,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for m in &report.missing {
-                    eprintln!("not in base, skipped: {}: {}", m.lora.display(), m.module);
+                    eprintln!(
+                        "not in base, skipped: {}: {}",
+                        m.lora.display(),
+                        super::say::safe(&m.module)
+                    );
                 }
                 println!(
                     "merged {} modules into {} weights -> {}",

@@ -15,12 +15,15 @@ use lorabench::lora::progress::Task;
 use lorabench::lora::resize;
 use lorabench::lora::safetensors::Dtype;
 
+use super::say::{plural, safe};
+
 /// Reduce the rank of a LoRA (same strength); report the retained energy per module.
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("target").required(true).multiple(true).args(["rank", "dynamic"]))]
 pub struct ResizeArgs {
     /// The LoRA to resize.
     pub input: PathBuf,
+    /// Where to write the resized LoRA.
     #[arg(short, long)]
     pub output: PathBuf,
     /// The new rank; with --dynamic, the largest rank allowed.
@@ -33,6 +36,7 @@ pub struct ResizeArgs {
     /// Factor dtype of the output (default: the input's).
     #[arg(long, value_enum)]
     pub dtype: Option<SaveDtype>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -43,6 +47,7 @@ pub struct MixArgs {
     /// LoRA files, each optionally followed by `:weight` (default 1; negative subtracts).
     #[arg(required = true, value_name = "LORA[:W]")]
     pub inputs: Vec<String>,
+    /// Where to write the mixed LoRA.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Reduce each module to this rank (best approximation); without it the mix is exact.
@@ -54,6 +59,7 @@ pub struct MixArgs {
     /// Factor dtype of the output (default: the first input's).
     #[arg(long, value_enum)]
     pub dtype: Option<SaveDtype>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -61,8 +67,10 @@ pub struct MixArgs {
 /// Extract a LoRA from the difference of two checkpoints (tuned − base).
 #[derive(clap::Args)]
 pub struct ExtractArgs {
+    /// The checkpoint the fine-tune started from.
     #[arg(long)]
     pub base: PathBuf,
+    /// The fine-tuned checkpoint.
     #[arg(long)]
     pub tuned: PathBuf,
     /// Rank of linear (and 1×1 conv) modules.
@@ -71,6 +79,7 @@ pub struct ExtractArgs {
     /// Also extract k×k convolutions (resnets) at this rank.
     #[arg(long)]
     pub conv_rank: Option<usize>,
+    /// Where to write the extracted LoRA.
     #[arg(short, long)]
     pub output: PathBuf,
     /// SVD method: auto (exact up to 2048 on the smaller side, randomized above), exact, randomized.
@@ -85,6 +94,7 @@ pub struct ExtractArgs {
     /// Factor dtype of the output.
     #[arg(long, value_enum, default_value = "f16")]
     pub dtype: SaveDtype,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -135,7 +145,7 @@ pub fn resize(args: ResizeArgs) -> anyhow::Result<ExitCode> {
         let r = &m.resize;
         println!(
             "{:<72} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8}",
-            m.module,
+            safe(&m.module),
             r.old_rank,
             r.new_rank,
             r.old_alpha,
@@ -144,11 +154,20 @@ pub fn resize(args: ResizeArgs) -> anyhow::Result<ExitCode> {
             r.retained.sum.map_or("-".into(), percent)
         );
     }
+    let kept = match report.kept {
+        0 => String::new(),
+        n => format!(
+            "; {} kept at {} rank (already at or below it)",
+            plural(n, "module", "modules"),
+            if n == 1 { "its" } else { "their" }
+        ),
+    };
     println!(
-        "resized {} modules ({rule}{}) -> {}; retained energy mean {}, lowest {}",
-        report.modules.len(),
+        "resized {} ({rule}{}) to rank {} at most{kept} -> {}; retained energy mean {}, lowest {}",
+        plural(report.modules.len(), "module", "modules"),
         cap.filter(|_| args.dynamic.is_some())
             .map_or(String::new(), |c| format!(", at most rank {c}")),
+        report.new_rank,
         report.output.display(),
         percent(report.mean_fro),
         percent(report.min_fro),
@@ -185,7 +204,7 @@ pub fn mix(args: MixArgs) -> anyhow::Result<ExitCode> {
         for m in &report.modules {
             println!(
                 "{:<72} {:>6} {:>5} {:>8}",
-                m.module,
+                safe(&m.module),
                 m.inputs,
                 m.rank,
                 m.retained
@@ -195,13 +214,17 @@ pub fn mix(args: MixArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let how = match args.rank {
-        Some(r) => format!("reduced to rank {r}"),
-        None => "exact, ranks stacked".to_string(),
+        Some(r) if report.reduced() => format!("reduced to rank {}", report.max_rank().min(r)),
+        Some(r) => format!(
+            "exact: the inputs stack to rank {} at most, not above --rank {r}",
+            report.max_rank()
+        ),
+        None => format!("exact, ranks stacked to {} at most", report.max_rank()),
     };
     println!(
-        "mixed {} files into {} modules ({how}) -> {}",
-        inputs.len(),
-        report.modules.len(),
+        "mixed {} into {} ({how}) -> {}",
+        plural(inputs.len(), "file", "files"),
+        plural(report.modules.len(), "module", "modules"),
         report.output.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -231,7 +254,7 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     for m in &report.modules {
         println!(
             "{:<72} {:>5} {:>10} {:>8}",
-            m.module,
+            safe(&m.module),
             m.rank,
             format!("{:?}", m.method).to_lowercase(),
             percent(m.retained.fro)

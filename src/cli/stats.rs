@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        print!("{}", render(&stats, args.top));
+        print!("{}", super::say::safe_block(&render(&stats, args.top)));
     }
     Ok(ExitCode::SUCCESS)
 }
