@@ -41,6 +41,8 @@ pub enum MergeError {
     Lora(#[from] LoraError),
     #[error(transparent)]
     Cancelled(#[from] Cancelled),
+    #[error("{0}; nothing was written")]
+    Strength(#[from] super::args::ArgError),
     #[error("{base}: {} LoRA module(s) have no weight in this base model (wrong base model family, or a layout lorabench does not map); nothing was written. Pass --allow-missing to merge the rest anyway:\n{}",
         missing.len(),
         missing.iter().map(|m| format!("  {}: {}", m.lora.display(), m.module)).collect::<Vec<_>>().join("\n"))]
@@ -98,6 +100,9 @@ pub fn merge(
     allow_missing: bool,
     task: &mut Task<'_>,
 ) -> Result<MergeReport, MergeError> {
+    for i in inputs {
+        super::args::finite(i.strength, &format!("{}: strength", i.path.display()))?;
+    }
     let base_file = SafetensorsFile::open(base)?;
     let loras: Vec<LoraFile> = inputs
         .iter()

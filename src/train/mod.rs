@@ -64,7 +64,10 @@ impl FromStr for TrainerId {
             .find(|id| id.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = TrainerId::ALL.iter().map(|id| id.as_str()).collect();
-                format!("unknown trainer `{s}` (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown trainer `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
