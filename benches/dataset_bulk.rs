@@ -3,7 +3,9 @@
 //! Compared in the same run with benches/bulk_edit_reference.py, a plain Python loop doing the
 //! same edit in place with no journal and no safety. Target (issue 2): under 1 s.
 //!
-//! Run: `cargo bench --bench dataset_bulk` (PYTHON=... picks the interpreter).
+//! Run: `cargo bench --bench dataset_bulk` (`LORABENCH_PYTHON` picks the interpreter,
+//! default `python3`; the reference needs only the standard library).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 use std::fs;
 use std::path::Path;
@@ -12,6 +14,9 @@ use std::time::Instant;
 
 use lorabench::dataset::ops::{self, BulkOp, Position};
 use lorabench::dataset::{Journal, ScanOptions, scan};
+
+#[path = "support/python.rs"]
+mod python;
 
 const N: usize = 10_000;
 
@@ -58,7 +63,7 @@ fn main() {
     journal.undo(false).expect("undo");
     let undo_s = t.elapsed().as_secs_f64();
 
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = python::python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bulk_edit_reference.py");
     let out = Command::new(&python)
         .arg(&script)

@@ -3,8 +3,9 @@
 //! a Python reference doing Pillow decode + imagehash dhash on the same files, in the same run.
 //!
 //! cargo bench --bench lint   (env: LINT_BENCH_IMAGES=1000, LINT_BENCH_DIR=target/lint-bench,
-//!                             LORABENCH_PYTHON=/work/venv/bin/python)
+//!                             LORABENCH_PYTHON=python3)
 //! The generated dataset is kept in LINT_BENCH_DIR and reused by later runs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ImageEncoder, RgbImage};
 use rayon::prelude::*;
 
+#[path = "support/python.rs"]
+mod python;
 mod support;
 
 /// (wall seconds, peak RSS in MiB, stdout) of a command that ran to the end (lint exits 0 or
@@ -150,8 +153,7 @@ fn main() {
     let dir = std::env::var_os("LINT_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lint-bench"));
-    let python =
-        std::env::var("LORABENCH_PYTHON").unwrap_or_else(|_| "/work/venv/bin/python".into());
+    let python = python::python();
     generate(&dir, count);
     // Read every file once first, so whichever side runs first does not pay for the disk
     // alone (lorabench ran first and got a cold page cache: 27 s against 16 s warm).

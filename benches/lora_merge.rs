@@ -4,9 +4,9 @@
 //! (benches/lora_merge_reference.py: load, add, save, the way merge scripts do), same run.
 //! Reports wall time and peak RSS of both processes and the ratios.
 //!
-//! Run: `cargo bench --bench lora_merge` (python: $LORABENCH_PYTHON, else /work/venv/bin/python,
-//! else python3; without torch only our side runs). The checkpoint is generated into a
+//! Run: `cargo bench --bench lora_merge` (python: $LORABENCH_PYTHON, else python3; without torch only our side runs). The checkpoint is generated into a
 //! temporary folder and deleted afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ use half::f16;
 use lorabench::lora::ldm;
 use lorabench::lora::safetensors::{Dtype, TensorSpec, Writer};
 
+#[path = "support/python.rs"]
+mod python;
 mod support;
 
 const RANK: usize = 32;
@@ -295,18 +297,14 @@ fn measure(cmd: &mut Command) -> (f64, f64, String) {
     (m.wall_s, m.peak_rss_mib, m.stdout)
 }
 
-fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("LORABENCH_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from("/work/venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import torch, safetensors"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+/// The reference interpreter, if it has torch and safetensors.
+fn python() -> Option<String> {
+    let py = python::python();
+    Command::new(&py)
+        .args(["-c", "import torch, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        .then_some(py)
 }
 
 fn main() {

@@ -7,9 +7,10 @@
 //! generated here, module by module, outside the timed region.
 //!
 //! Run: `cargo bench --bench lora_resize` (the reference runs `benches/lora_resize_torch.py`
-//! with `$PYTHON`, default `/work/venv/bin/python`). `LORA_RESIZE_TORCH_SAMPLES=N` sets how
+//! with `$LORABENCH_PYTHON`, default `python3`). `LORA_RESIZE_TORCH_SAMPLES=N` sets how
 //! many modules of each distinct shape torch times (default 3; its total is the per-shape
 //! mean times the count); `LORA_RESIZE_TORCH_SAMPLES=all` times every module.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ use faer::stats::prelude::{
 use lorabench::lora::lowrank::{Factors, RankRule};
 use lorabench::lora::resize::resize_factors;
 use rayon::prelude::*;
+
+#[path = "support/python.rs"]
+mod python;
 
 const OLD_RANK: usize = 128;
 const NEW_RANK: usize = 32;
@@ -107,7 +111,7 @@ fn random_lora(out: usize, inn: usize, seed: u64) -> Factors {
 }
 
 fn torch_reference(modules: &[(String, usize, usize)]) -> Option<serde_json::Value> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "/work/venv/bin/python".into());
+    let python = python::python();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/lora_resize_torch.py");
     let dir = tempfile::tempdir().ok()?;
     let shapes = dir.path().join("modules.json");
@@ -139,7 +143,7 @@ fn torch_reference(modules: &[(String, usize, usize)]) -> Option<serde_json::Val
             None
         }
         Err(e) => {
-            eprintln!("cannot run {python} ({e}); set PYTHON to a Python with torch");
+            eprintln!("cannot run {python} ({e}); set LORABENCH_PYTHON to a Python with torch");
             None
         }
     }

@@ -4,9 +4,12 @@
 //! what the scaled decode buys.
 //!
 //! ```text
-//! cargo bench --bench preview            # Python from $PYTHON, else /work/venv/bin/python
+//! cargo bench --bench preview            # reference: $LORABENCH_PYTHON (default python3)
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
+#[path = "support/python.rs"]
+mod python;
 #[allow(dead_code)]
 #[path = "../examples/make_sample_data/scene.rs"]
 mod scene;
@@ -85,7 +88,7 @@ fn image_crate(path: &Path) -> (u32, u32) {
 }
 
 fn pillow(files: &[PathBuf]) -> Result<(String, Vec<Duration>), String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "/work/venv/bin/python".into());
+    let python = python::python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/preview_pillow.py");
     let out = Command::new(&python)
         .arg(script)

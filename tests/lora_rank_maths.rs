@@ -8,6 +8,7 @@
 //! Tolerances: the code under test works in f32, so relative Frobenius errors are held to
 //! 1e-4 for exact results (about 100 f32 ulps over these sizes) and to a few times the
 //! injected noise for extraction.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 use faer::stats::prelude::{
     CwiseMatDistribution, Distribution, SeedableRng, StandardNormal, StdRng,

@@ -1,6 +1,7 @@
 //! Every file of the bad-input corpus (tests/corpus) and of sample-data/messy goes through
 //! `preview::probe` and `preview::load` without a panic and with the outcome its flaw calls for;
 //! the generator that wrote them is deterministic; the curated set meets its promises.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 #[allow(dead_code)]
 #[path = "../examples/make_sample_data/scene.rs"]

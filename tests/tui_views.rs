@@ -1,5 +1,6 @@
 //! Snapshots of every view (TestBackend + the half-blocks picker, so images render the same
 //! everywhere), plus buffer checks where colour is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 mod tui_support;
 

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lorabench::lora::convert::{self, Target};
-use lorabench::lora::inspect::{Inspection, inspect};
+use lorabench::lora::inspect::inspect;
 use lorabench::lora::merge::{self, MergeInput};
+use lorabench::lora::report;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +20,9 @@ enum Command {
     Inspect {
         /// The LoRA file (.safetensors).
         file: PathBuf,
+        /// Also list every module with its kind, rank and alpha.
+        #[arg(long)]
+        modules: bool,
         /// Print the full inspection as JSON.
         #[arg(long)]
         json: bool,
@@ -76,12 +80,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Resize(a) => return super::lora_rank::resize(a),
         Command::Mix(a) => return super::lora_rank::mix(a),
         Command::Extract(a) => return super::lora_rank::extract(a),
-        Command::Inspect { file, json } => {
+        Command::Inspect {
+            file,
+            modules,
+            json,
+        } => {
             let info = inspect(&file)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                print!("{}", super::say::safe_block(&render(&info)));
+                print!("{}", super::say::safe_block(&report::text(&report::sections(&info, modules))));
             }
         }
         Command::Convert {
@@ -148,176 +156,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn parse_lora_arg(arg: &str) -> anyhow::Result<MergeInput> {
     let (path, strength) = super::lora_rank::path_and_weight(arg)?;
     Ok(MergeInput { path, strength })
-}
-
-/// The human-readable inspection.
-fn render(i: &Inspection) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(s, "file        {}", i.path.display());
-    let _ = writeln!(
-        s,
-        "size        {} bytes, {} tensors, {} parameters",
-        i.file_size, i.tensor_count, i.parameter_count
-    );
-    let dora = if i.dora { " + DoRA" } else { "" };
-    let _ = writeln!(s, "format      {}{dora}", i.format);
-    let _ = writeln!(s, "family      {}", i.family);
-    let dtypes: Vec<String> = i.dtypes.iter().map(|(d, n)| format!("{d} x{n}")).collect();
-    let _ = writeln!(s, "dtypes      {}", dtypes.join(", "));
-    let _ = writeln!(
-        s,
-        "modules     {} ({} unet/transformer, {} text encoder)",
-        i.modules.len(),
-        i.unet_modules,
-        i.text_encoder_modules
-    );
-    let list = |v: Vec<String>| {
-        if v.is_empty() {
-            "-".to_string()
-        } else {
-            v.join(", ")
-        }
-    };
-    let varies = |b: bool| if b { " (varies by module)" } else { "" };
-    let _ = writeln!(
-        s,
-        "rank        {}{}",
-        list(i.ranks.iter().map(|r| r.to_string()).collect()),
-        varies(i.rank_varies)
-    );
-    let _ = writeln!(
-        s,
-        "alpha       {}{}",
-        list(i.alphas.iter().map(|a| a.to_string()).collect()),
-        varies(i.alpha_varies)
-    );
-    match i.scale {
-        Some(sc) => {
-            let _ = writeln!(s, "scale       {sc} (alpha / rank)");
-        }
-        None => {
-            // How many modules have each scale, e.g. `2 x113, 4 x1, 0.75 x1`.
-            let mut counts: Vec<(f32, usize)> = Vec::new();
-            for sc in i.modules.iter().filter_map(|m| m.scale) {
-                match counts.iter_mut().find(|(v, _)| *v == sc) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((sc, 1)),
-                }
-            }
-            counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
-            let shown: Vec<String> = counts.iter().map(|(v, n)| format!("{v} x{n}")).collect();
-            let _ = writeln!(
-                s,
-                "scale       {} (alpha / rank, varies by module)",
-                shown.join(", ")
-            );
-        }
-    }
-    let hash = match i.hash.matches {
-        Some(true) => "sshs_model_hash matches".to_string(),
-        Some(false) => format!(
-            "sshs_model_hash MISMATCH: stored {}, data hashes to",
-            i.hash.stored.as_deref().unwrap_or("")
-        ),
-        None => "no sshs_model_hash stored; data hashes to".to_string(),
-    };
-    let shown = if i.hash.matches == Some(true) {
-        String::new()
-    } else {
-        format!(" {}", i.hash.computed)
-    };
-    let _ = writeln!(s, "hash        {hash}{shown}");
-    if let Some(t) = &i.training {
-        let _ = writeln!(s, "training (sd-scripts metadata)");
-        let fields = [
-            ("output name", &t.output_name),
-            ("base model", &t.base_model),
-            ("trained on", &t.sd_model_name),
-            ("network", &t.network_module),
-            (
-                "dim / alpha",
-                &t.network_dim
-                    .as_ref()
-                    .map(|d| format!("{d} / {}", t.network_alpha.as_deref().unwrap_or("?"))),
-            ),
-            ("network args", &t.network_args),
-            (
-                "steps",
-                &t.steps
-                    .as_ref()
-                    .map(|st| format!("{st} of {}", t.max_train_steps.as_deref().unwrap_or("?"))),
-            ),
-            (
-                "epochs",
-                &t.epoch
-                    .as_ref()
-                    .map(|e| format!("{e} of {}", t.num_epochs.as_deref().unwrap_or("?"))),
-            ),
-            ("resolution", &t.resolution),
-            ("learning rate", &t.learning_rate),
-            (
-                "unet / te lr",
-                &t.unet_lr
-                    .as_ref()
-                    .map(|u| format!("{u} / {}", t.text_encoder_lr.as_deref().unwrap_or("?"))),
-            ),
-            ("optimizer", &t.optimizer),
-            ("scheduler", &t.lr_scheduler),
-            ("batch size", &t.batch_size),
-            ("train images", &t.num_train_images),
-            ("precision", &t.mixed_precision),
-            ("seed", &t.seed),
-            ("started", &t.started_at),
-            ("finished", &t.finished_at),
-            ("comment", &t.training_comment),
-        ];
-        for (label, value) in fields {
-            if let Some(v) = value {
-                let _ = writeln!(s, "  {label:<14}{v}");
-            }
-        }
-        for (dir, repeats, images) in &t.dataset_dirs {
-            let n = |v: &Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
-            let _ = writeln!(
-                s,
-                "  dataset       {dir}: {} images x {} repeats",
-                n(images),
-                n(repeats)
-            );
-        }
-        if !t.top_tags.is_empty() {
-            let tags: Vec<String> = t
-                .top_tags
-                .iter()
-                .map(|(tag, n)| format!("{tag} ({n})"))
-                .collect();
-            let _ = writeln!(
-                s,
-                "  top tags      {} (of {} distinct)",
-                tags.join(", "),
-                t.distinct_tags
-            );
-        }
-    }
-    if !i.modelspec.is_empty() {
-        let _ = writeln!(s, "modelspec");
-        for (k, v) in &i.modelspec {
-            if k == "thumbnail" {
-                continue; // a data URL, unreadable in a terminal
-            }
-            let _ = writeln!(s, "  {k:<22}{v}");
-        }
-    }
-    if !i.other_keys.is_empty() {
-        let _ = writeln!(
-            s,
-            "other keys  {} not part of an adapter module (e.g. {})",
-            i.other_keys.len(),
-            i.other_keys[0]
-        );
-    }
-    s
 }
 
 #[cfg(test)]

@@ -276,16 +276,7 @@ fn percent(x: f64) -> String {
 /// `file.safetensors[:weight]` for mix, and `[:strength]` for merge; a colon followed by
 /// something that is not a number is part of the path. Without one the weight is 1.
 pub(crate) fn path_and_weight(arg: &str) -> anyhow::Result<(PathBuf, f32)> {
-    if let Some((path, w)) = arg.rsplit_once(':')
-        && let Ok(weight) = w.parse::<f32>()
-    {
-        anyhow::ensure!(
-            weight.is_finite(),
-            "{arg}: the weight must be a finite number"
-        );
-        return Ok((PathBuf::from(path), weight));
-    }
-    Ok((PathBuf::from(arg), 1.0))
+    Ok(lorabench::lora::args::weighted_path(arg)?)
 }
 
 fn parse_weighted(arg: &str) -> anyhow::Result<MixInput> {

@@ -19,6 +19,7 @@ pub mod buckets;
 pub mod lint;
 pub mod similarity;
 pub mod stats;
+pub mod tag_list;
 pub mod tokens;
 
 pub use error::DatasetError;

@@ -46,6 +46,8 @@ pub enum MergeError {
         "{base} is a LoRA ({format}), not a checkpoint: give the base model as --base and the LoRAs after it"
     )]
     BaseIsLora { base: PathBuf, format: Format },
+    #[error("{0}; nothing was written")]
+    Strength(#[from] super::args::ArgError),
     #[error("{base}: {} LoRA module(s) have no weight in this base model (wrong base model family, or a layout lorabench does not map); nothing was written. Pass --allow-missing to merge the rest anyway:\n{}",
         missing.len(),
         missing.iter().map(|m| format!("  {}: {}", m.lora.display(), m.module)).collect::<Vec<_>>().join("\n"))]
@@ -103,6 +105,9 @@ pub fn merge(
     allow_missing: bool,
     task: &mut Task<'_>,
 ) -> Result<MergeReport, MergeError> {
+    for i in inputs {
+        super::args::finite(i.strength, &format!("{}: strength", i.path.display()))?;
+    }
     let base_file = SafetensorsFile::open(base)?;
     let (grouped, spellings, _) = group_keys(base_file.tensors().iter().map(|t| t.name.as_str()));
     let format = detect_format(&grouped, &spellings, base_file.metadata());

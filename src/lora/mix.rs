@@ -172,6 +172,10 @@ pub fn mix_files(
     if rank == Some(0) {
         return Err(refuse("--rank must be at least 1".into()));
     }
+    for i in inputs {
+        let what = format!("{}: weight", i.path.display());
+        super::args::finite(i.weight, &what).map_err(|e| refuse(e.to_string()))?;
+    }
     let mut files = Vec::with_capacity(inputs.len());
     for input in inputs {
         files.push(LoraFile::read(&input.path)?);

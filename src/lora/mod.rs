@@ -12,8 +12,11 @@
 //!   [`model::write_kohya`] / [`model::write_peft`] write them back atomically.
 //! - [`keys`]: key spellings, format and model-family detection.
 //! - [`progress`]: [`progress::Task`] (cancel flag + progress callback) taken by long operations.
-//! - [`inspect`], [`convert`], [`merge`]: the `lorabench lora` commands.
+//! - [`args`]: `FILE[:weight]`, strengths, ranks and rank rules as typed, for CLI and TUI.
+//! - [`inspect`], [`convert`], [`merge`]: the `lorabench lora` commands; [`report`] turns an
+//!   inspection into the rows both faces print.
 
+pub mod args;
 pub mod convert;
 pub mod extract;
 pub mod inspect;
@@ -25,6 +28,7 @@ pub mod mix;
 pub mod model;
 pub mod names;
 pub mod progress;
+pub mod report;
 pub mod resize;
 pub mod safetensors;
 

@@ -146,36 +146,14 @@ impl ModifierName {
 #[derive(Debug, Clone, Copy)]
 struct ColorSpec(Color);
 
-/// Parses a colour name or `#rrggbb`; `None` when it is neither.
+/// Parses a colour with ratatui's own parser (names in any spelling, `#rrggbb`, a palette
+/// index); `default` is the terminal's own colour. `None` when it is none of these.
 fn parse_color(s: &str) -> Option<Color> {
-    let lower = s.trim().to_ascii_lowercase();
-    if let Some(hex) = lower.strip_prefix('#') {
-        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-        return Some(Color::Rgb(byte(0)?, byte(2)?, byte(4)?));
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("default") {
+        return Some(Color::Reset);
     }
-    Some(match lower.replace(['_', '-', ' '], "").as_str() {
-        "reset" | "default" => Color::Reset,
-        "black" => Color::Black,
-        "red" => Color::Red,
-        "green" => Color::Green,
-        "yellow" => Color::Yellow,
-        "blue" => Color::Blue,
-        "magenta" => Color::Magenta,
-        "cyan" => Color::Cyan,
-        "gray" | "grey" => Color::Gray,
-        "darkgray" | "darkgrey" => Color::DarkGray,
-        "lightred" => Color::LightRed,
-        "lightgreen" => Color::LightGreen,
-        "lightyellow" => Color::LightYellow,
-        "lightblue" => Color::LightBlue,
-        "lightmagenta" => Color::LightMagenta,
-        "lightcyan" => Color::LightCyan,
-        "white" => Color::White,
-        _ => return None,
-    })
+    s.parse::<Color>().ok()
 }
 
 impl<'de> Deserialize<'de> for ColorSpec {

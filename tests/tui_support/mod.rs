@@ -1,6 +1,6 @@
 //! Shared helpers for the TUI tests: a small generated dataset, an app on it with the
 //! deterministic half-blocks picker, key injection, and waiting for background decodes.
-
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -33,11 +33,14 @@ impl Tables {
 
 // These patterns are constants of the program; a failure to compile is a programming error
 // caught by every test, never something user input can cause.
+#[allow(clippy::expect_used)]
 static FTFY_ENTITY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"&#?[0-9A-Za-z]{1,24};").expect("constant regex"));
+#[allow(clippy::expect_used)]
 static HTML_CHARREF: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)").expect("constant regex")
 });
+#[allow(clippy::expect_used)]
 static ANSI_ESCAPE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("\x1b\\[((?:\\d|;)*)([a-zA-Z])").expect("constant regex"));
 
