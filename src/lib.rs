@@ -5,5 +5,6 @@
 
 pub mod dataset;
 pub mod lora;
+pub mod monitor;
 pub mod train;
 pub mod tui;
