@@ -6,4 +6,5 @@ pub mod lint;
 pub mod lora;
 pub mod lora_rank;
 pub mod open;
+pub mod runs;
 pub mod stats;
