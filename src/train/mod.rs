@@ -5,6 +5,8 @@
 //! [`LaunchPlan`]; the supervisor runs it and feeds the trainer's log to the backend's progress
 //! parser, which yields [`Point`]s and [`Event`]s; `runs` reads them back from the run folder.
 
+pub mod progress;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
@@ -64,7 +66,10 @@ impl FromStr for TrainerId {
             .find(|id| id.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = TrainerId::ALL.iter().map(|id| id.as_str()).collect();
-                format!("unknown trainer `{s}` (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown trainer `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
