@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::launch::{await_supervisor, format_name, start_supervisor};
+use super::launch::{await_supervisor, start_supervisor};
 use super::manifest::{self, Arg, Attached, Manifest};
 use super::proc::ProcRef;
 use super::status::{State, Status, now};
@@ -225,7 +225,7 @@ pub fn attach(home: &Home, spec: AttachSpec, exe: &Path) -> Result<RunId, RunErr
             output_dir: output,
             metrics_dir: None,
             total_steps: None,
-            log_format: format_name(spec.log_format).into(),
+            log_format: spec.log_format,
             gpus: Vec::new(),
             devices: Vec::new(),
             queue: false,

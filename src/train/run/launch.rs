@@ -42,13 +42,6 @@ pub struct LaunchSpec {
     pub resumed_from: Option<RunId>,
 }
 
-pub fn format_name(f: LogFormat) -> &'static str {
-    match f {
-        LogFormat::Tqdm => "tqdm",
-        LogFormat::Jsonl => "jsonl",
-    }
-}
-
 /// Launches with this very executable as the supervisor (the `lorabench` binary).
 pub fn launch(spec: LaunchSpec) -> Result<RunId, RunError> {
     let exe = std::env::current_exe().map_err(|e| RunError::Supervisor {
@@ -155,7 +148,7 @@ fn manifest_of(spec: &LaunchSpec, devices: Vec<String>) -> Manifest {
         output_dir: plan.output_dir.clone(),
         metrics_dir: plan.metrics_dir.clone(),
         total_steps: plan.total_steps,
-        log_format: format_name(spec.log_format).into(),
+        log_format: spec.log_format,
         gpus: spec.gpus.clone(),
         devices,
         queue: spec.queue,

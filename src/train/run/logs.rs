@@ -6,6 +6,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::train::progress::{lines, tqdm};
+
 /// How much of the end of a log is looked at for its last lines.
 const TAIL: u64 = 64 * 1024;
 
@@ -19,55 +21,23 @@ pub fn tail_bytes(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                // Parameters, then one final letter.
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() || d == '~' {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A tqdm frame (`12%|█▎   | 3/25 [00:01<00:07, …]`, or the bar-less `3/25 [00:01<…]`) at
-/// the start of `line`: what follows it, which is where output printed without a newline
-/// lands (a traceback straight after the last frame). `None` when the line is no frame.
-fn after_frame(line: &str) -> Option<&str> {
-    let (head, rest) = line.split_once(" [")?;
-    let counts = head.rsplit(' ').next()?.split_once('/')?;
-    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    if !(digits(counts.0) && digits(counts.1) && rest.contains('<')) {
-        return None;
-    }
-    Some(rest.split_once(']').map_or("", |(_, after)| after))
-}
-
 /// The last `n` lines of the log that are not progress frames (the traceback, the error):
 /// split on `\r` and `\n`, escapes stripped.
 pub fn meaningful_tail(path: &Path, n: usize) -> Vec<String> {
     let Ok(bytes) = tail_bytes(path, TAIL) else {
         return Vec::new();
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines: Vec<String> = text
-        .split(['\r', '\n'])
-        .map(|l| {
-            let l = strip_ansi(l);
-            after_frame(&l).unwrap_or(&l).trim_end().to_string()
-        })
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    let mut clean = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    for raw in bytes.split(|b| *b == b'\r' || *b == b'\n') {
+        lines::strip_ansi(raw, &mut clean);
+        // What follows a frame is output printed without a newline (a traceback).
+        let rest = tqdm::parse(&clean).map_or(&clean[..], |f| &clean[f.end..]);
+        let text = String::from_utf8_lossy(rest).trim_end().to_string();
+        if !text.trim().is_empty() {
+            lines.push(text);
+        }
+    }
     let keep = lines.len().saturating_sub(n);
     lines.drain(..keep);
     lines
@@ -142,11 +112,5 @@ mod tests {
         std::fs::write(&p, log).unwrap();
         let tail = meaningful_tail(&p, 2);
         assert_eq!(tail, ["  File \"t.py\", line 3", "ValueError: boom"]);
-        assert_eq!(after_frame("100/1000 [01:24<12:36,  1.19it/s]"), Some(""));
-        assert_eq!(
-            after_frame("s:  1%|▏ | 2/9 [00:01<00:02, 1.0it/s, loss=1]Traceback (most"),
-            Some("Traceback (most")
-        );
-        assert_eq!(after_frame("saving checkpoint: out [x]"), None);
     }
 }

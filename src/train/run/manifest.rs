@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::RunError;
 use super::proc::ProcRef;
 use crate::train::TrainerId;
+use crate::train::progress::LogFormat;
 
 pub const FILE: &str = "run.yaml";
 
@@ -93,8 +94,8 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_steps: Option<u64>,
     /// How the command backend's progress is read (`tqdm` or `jsonl`); the others ignore it.
-    #[serde(default = "default_format")]
-    pub log_format: String,
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// GPU ids the run asked for (empty: the default device).
     #[serde(default)]
     pub gpus: Vec<u32>,
@@ -114,10 +115,6 @@ pub struct Manifest {
     /// The training config as resolved at launch (YAML text).
     #[serde(default)]
     pub config: String,
-}
-
-fn default_format() -> String {
-    "tqdm".into()
 }
 
 impl Manifest {
@@ -210,7 +207,7 @@ mod tests {
             output_dir: PathBuf::from("/tmp/out"),
             metrics_dir: None,
             total_steps: Some(6),
-            log_format: "tqdm".into(),
+            log_format: LogFormat::Jsonl,
             gpus: vec![0, 1],
             devices: vec!["gpu-0".into()],
             queue: true,

@@ -3,17 +3,16 @@
 //! version or damaged: such a run is listed with what is wrong, and the others are unaffected.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::logs::tail_bytes;
 use super::manifest::{DatasetRef, Manifest};
 use super::status::{State, Status};
 use super::{Home, RunError, RunId};
-use crate::train::progress::{LogFormat, Update, parser_for};
+use crate::train::progress::naming::{checkpoint_step, sample_step};
+use crate::train::progress::{Update, parser_for};
 use crate::train::supervisor::TRAIN_LOG;
 use crate::train::supervisor::follow::{EVENTS, METRICS};
 use crate::train::{Event, Point, TrainerId};
@@ -209,12 +208,7 @@ fn last_point(path: &Path, problems: &mut Vec<String>) -> Option<Point> {
 
 fn last_point_in_log(log: &Path, m: &Manifest) -> Option<Point> {
     let bytes = tail_bytes(log, 256 * 1024).ok()?;
-    let format = if m.log_format == "jsonl" {
-        LogFormat::Jsonl
-    } else {
-        LogFormat::Tqdm
-    };
-    let mut parser = parser_for(m.trainer, format);
+    let mut parser = parser_for(m.trainer, m.log_format);
     let mut out = Vec::new();
     parser.feed(&bytes, &mut out);
     parser.finish(&mut out);
@@ -230,7 +224,7 @@ pub fn detail(home: &Home, id: &RunId, opts: &ReadOptions) -> Result<Detail, Run
     let status = Status::read(&dir)?;
     let summary = summarise(&dir, &m, &status, opts);
     let steps = event_steps(&dir.join(EVENTS));
-    let (checkpoints, samples) = artifacts(&m.output_dir, &steps);
+    let (checkpoints, samples) = artifacts(m.trainer, &m.output_dir, &steps);
     Ok(Detail {
         summary,
         log: dir.join(TRAIN_LOG),
@@ -284,27 +278,25 @@ fn event_steps(path: &Path) -> Vec<(PathBuf, u64)> {
         .collect()
 }
 
-/// Step numbers as trainers write them into names: kohya `-step00000500`, kohya samples
-/// `_000500_00_20250101120000`, ai-toolkit `_000000500`, `checkpoint-500/`, `step_500_`.
-static STEP_IN_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?:-step(\d{6,})|_(\d{6,})_\d{2}_\d{14}|checkpoint-(\d+)|step_(\d+)_|_(\d{9})\.)")
-        .ok()
-});
-
-fn step_from_name(path: &Path, steps: &[(PathBuf, u64)]) -> Option<u64> {
+/// The step of a saved file: as the trainer said when it saved it, else from its name (or its
+/// folder's, for `checkpoint-N/` layouts).
+fn step_of(trainer: TrainerId, path: &Path, sample: bool, steps: &[(PathBuf, u64)]) -> Option<u64> {
     if let Some((_, s)) = steps.iter().find(|(p, _)| p == path || path.ends_with(p)) {
         return Some(*s);
     }
-    let text = path.to_string_lossy();
-    let c = STEP_IN_NAME.as_ref()?.captures_iter(&text).last()?;
-    c.iter()
-        .skip(1)
-        .flatten()
-        .next()
-        .and_then(|m| m.as_str().parse().ok())
+    if sample {
+        let name = path.file_name()?.to_string_lossy();
+        return sample_step(trainer, &name);
+    }
+    checkpoint_step(trainer, &path.to_string_lossy())
+        .or_else(|| checkpoint_step(trainer, &path.parent()?.to_string_lossy()))
 }
 
-fn artifacts(out: &Path, steps: &[(PathBuf, u64)]) -> (Vec<Artifact>, Vec<Artifact>) {
+fn artifacts(
+    trainer: TrainerId,
+    out: &Path,
+    steps: &[(PathBuf, u64)],
+) -> (Vec<Artifact>, Vec<Artifact>) {
     let mut checkpoints = Vec::new();
     let mut samples = Vec::new();
     for entry in walkdir::WalkDir::new(out)
@@ -318,9 +310,9 @@ fn artifacts(out: &Path, steps: &[(PathBuf, u64)]) -> (Vec<Artifact>, Vec<Artifa
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let target = match ext.as_str() {
-            "safetensors" | "ckpt" | "pt" => &mut checkpoints,
-            "png" | "jpg" | "jpeg" | "webp" => &mut samples,
+        let sample = match ext.as_str() {
+            "safetensors" | "ckpt" | "pt" => false,
+            "png" | "jpg" | "jpeg" | "webp" => true,
             _ => continue,
         };
         // Thumbnails and optimizer state are not what people look for.
@@ -330,11 +322,16 @@ fn artifacts(out: &Path, steps: &[(PathBuf, u64)]) -> (Vec<Artifact>, Vec<Artifa
         if hidden || (ext == "pt" && path.to_string_lossy().contains("optimizer")) {
             continue;
         }
-        target.push(Artifact {
+        let artifact = Artifact {
             path: path.to_path_buf(),
-            step: step_from_name(path, steps),
+            step: step_of(trainer, path, sample, steps),
             size: entry.metadata().map(|m| m.len()).unwrap_or(0),
-        });
+        };
+        if sample {
+            samples.push(artifact);
+        } else {
+            checkpoints.push(artifact);
+        }
     }
     let order = |a: &Artifact, b: &Artifact| {
         (a.step.unwrap_or(u64::MAX), &a.path).cmp(&(b.step.unwrap_or(u64::MAX), &b.path))
@@ -349,20 +346,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn steps_from_trainer_names() {
-        let s = |p: &str| step_from_name(Path::new(p), &[]);
-        assert_eq!(s("/o/lora-step00000500.safetensors"), Some(500));
-        assert_eq!(s("/o/sample/lora_000003_00_20261201183345_1.png"), Some(3));
+    fn steps_from_what_the_trainer_said_or_the_names() {
+        let said = [(PathBuf::from("/o/final.safetensors"), 40)];
+        let s = |t, p: &str, sample| step_of(t, Path::new(p), sample, &said);
+        assert_eq!(s(TrainerId::Kohya, "/o/final.safetensors", false), Some(40));
         assert_eq!(
-            s("/o/checkpoint-1200/pytorch_lora_weights.safetensors"),
-            Some(1200)
+            s(TrainerId::Kohya, "/o/lora-step00000500.safetensors", false),
+            Some(500)
         );
         assert_eq!(
-            s("/o/validation_images/step_40_validation_0_64x64.png"),
-            Some(40)
+            s(
+                TrainerId::Kohya,
+                "/o/sample/lora_000003_00_20261201183345_1.png",
+                true
+            ),
+            Some(3)
         );
-        assert_eq!(s("/o/my_lora/my_lora_000000250.safetensors"), Some(250));
-        assert_eq!(s("/o/lora.safetensors"), None);
+        let st = "/o/checkpoint-1200/pytorch_lora_weights.safetensors";
+        assert_eq!(s(TrainerId::Simpletuner, st, false), Some(1200));
+        assert_eq!(s(TrainerId::Kohya, "/o/lora.safetensors", false), None);
     }
 
     #[test]

@@ -120,6 +120,8 @@ impl Follower {
                 Err(_) => break,
             }
         }
+        // Caught up with the file: the point held for the current step may come out now.
+        self.parser.flush(&mut self.updates);
         self.flush();
         grew
     }

@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::train::progress::{LogFormat, parser_for};
+use crate::train::progress::parser_for;
 use crate::train::run::devices::{self, Held};
 use crate::train::run::logs;
 use crate::train::run::manifest::Manifest;
@@ -172,12 +172,8 @@ fn run_trainer(
     status.started_at = Some(now());
     status.write(dir)?;
 
-    let format = if manifest.log_format == "jsonl" {
-        LogFormat::Jsonl
-    } else {
-        LogFormat::Tqdm
-    };
-    let mut follower = Follower::new(dir, log_path, parser_for(manifest.trainer, format));
+    let parser = parser_for(manifest.trainer, manifest.log_format);
+    let mut follower = Follower::new(dir, log_path, parser);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
@@ -263,12 +259,7 @@ fn watch_attached(
     mut status: Status,
 ) -> Result<ExitCode, RunError> {
     let log = dir.join(TRAIN_LOG);
-    let format = if manifest.log_format == "jsonl" {
-        LogFormat::Jsonl
-    } else {
-        LogFormat::Tqdm
-    };
-    let mut follower = Follower::new(dir, log, parser_for(manifest.trainer, format));
+    let mut follower = Follower::new(dir, log, parser_for(manifest.trainer, manifest.log_format));
     let process = manifest.attached.as_ref().and_then(|a| a.process);
     let started = Instant::now();
     let state = loop {
