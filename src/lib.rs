@@ -5,6 +5,7 @@
 
 pub mod dataset;
 pub mod lora;
+pub mod monitor;
 pub mod safe_text;
 pub mod train;
 pub mod tui;

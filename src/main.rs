@@ -39,6 +39,11 @@ enum Command {
     Stats(cli::stats::Args),
     /// Inspect, convert, merge, mix, resize and extract LoRA files.
     Lora(cli::lora::Args),
+    /// Training runs: list, show, follow logs, stop, attach, remove.
+    Runs(cli::runs::Args),
+    /// The supervisor of one run (started by `train`; not for people).
+    #[command(name = "__supervise", hide = true)]
+    Supervise { run_dir: PathBuf },
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
         Some(Command::Lint(args)) => cli::lint::run(args),
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
+        Some(Command::Runs(args)) => cli::runs::run(args),
+        Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

@@ -6,6 +6,7 @@ pub mod lint;
 pub mod lora;
 pub mod lora_rank;
 pub mod open;
+pub mod runs;
 pub mod say;
 pub mod stats;
 

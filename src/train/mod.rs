@@ -5,6 +5,11 @@
 //! [`LaunchPlan`]; the supervisor runs it and feeds the trainer's log to the backend's progress
 //! parser, which yields [`Point`]s and [`Event`]s; `runs` reads them back from the run folder.
 
+pub mod doctor;
+pub mod progress;
+pub mod run;
+pub mod supervisor;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;

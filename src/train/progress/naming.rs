@@ -1,0 +1,127 @@
+//! The step a trainer writes into its checkpoint and sample file names (trainers.md §4.4, 5.3,
+//! 6.3, 7.3, 8.3), so a checkpoint or sample found on disk or named in a log can be placed on the
+//! loss curve.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::train::TrainerId;
+
+/// A constant pattern; the tests below would fail if one did not compile.
+fn re(pattern: &str) -> Option<Regex> {
+    Regex::new(pattern).ok()
+}
+
+type Pattern = LazyLock<Option<Regex>>;
+
+static KOHYA_CKPT: Pattern = LazyLock::new(|| re(r"-step(\d{8,})(?:-state)?(?:\.\w+)?$"));
+static AI_TOOLKIT_CKPT: Pattern = LazyLock::new(|| re(r"_(\d{9})\.safetensors$"));
+static CHECKPOINT_DIR: Pattern = LazyLock::new(|| re(r"(?:^|/)checkpoint-(\d+)(?:-rolling)?/?$"));
+static ONETRAINER: Pattern =
+    LazyLock::new(|| re(r"-(?:save|backup|training-sample)-(\d+)-(\d+)-(\d+)(?:\.\w+)?/?$"));
+static KOHYA_SAMPLE: Pattern =
+    LazyLock::new(|| re(r"(?:^|_)(e?)(\d{6,})_(\d{2,})_\d{14}(?:_\d+)?\.png$"));
+static AI_TOOLKIT_SAMPLE: Pattern =
+    LazyLock::new(|| re(r"^\d+__(\d{9})_\d+\.(?:jpg|jpeg|png|webp)$"));
+static SIMPLETUNER_SAMPLE: Pattern =
+    LazyLock::new(|| re(r"^step_(\d+)_.+_\d+_(?:\d+x\d+|unknown)\.(?:png|webp|jpe?g)$"));
+
+fn first_number(re: &Pattern, text: &str) -> Option<u64> {
+    re.as_ref()?.captures(text)?.get(1)?.as_str().parse().ok()
+}
+
+/// The global step in a checkpoint's path (file or state folder), where the name holds one.
+pub fn checkpoint_step(trainer: TrainerId, path: &str) -> Option<u64> {
+    match trainer {
+        TrainerId::Kohya => first_number(&KOHYA_CKPT, path),
+        TrainerId::AiToolkit => first_number(&AI_TOOLKIT_CKPT, path),
+        TrainerId::Simpletuner | TrainerId::Diffusers => first_number(&CHECKPOINT_DIR, path),
+        TrainerId::Onetrainer => first_number(&ONETRAINER, path),
+        TrainerId::Command | TrainerId::Builtin => None,
+    }
+}
+
+/// The global step in a sample image's file name (kohya's epoch-triggered samples name an
+/// epoch, not a step: `None`).
+pub fn sample_step(trainer: TrainerId, file_name: &str) -> Option<u64> {
+    match trainer {
+        TrainerId::Kohya => {
+            let c = KOHYA_SAMPLE.as_ref()?.captures(file_name)?;
+            if !c.get(1)?.as_str().is_empty() {
+                return None;
+            }
+            c.get(2)?.as_str().parse().ok()
+        }
+        TrainerId::AiToolkit => first_number(&AI_TOOLKIT_SAMPLE, file_name),
+        TrainerId::Simpletuner => first_number(&SIMPLETUNER_SAMPLE, file_name),
+        TrainerId::Onetrainer if file_name.contains("-training-sample-") => {
+            first_number(&ONETRAINER, file_name)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TrainerId::*;
+
+    #[test]
+    fn checkpoint_names() {
+        let cases = [
+            (Kohya, "out/my_lora-step00000500.safetensors", Some(500)),
+            (Kohya, "out/my_lora-step00000500-state", Some(500)),
+            (Kohya, "out/my_lora-000003.safetensors", None),
+            (Kohya, "out/my_lora.safetensors", None),
+            (
+                AiToolkit,
+                "output/my_lora/my_lora_000000250.safetensors",
+                Some(250),
+            ),
+            (AiToolkit, "output/my_lora/my_lora.safetensors", None),
+            (Simpletuner, "output/models/checkpoint-3", Some(3)),
+            (Simpletuner, "output/checkpoint-40-rolling/", Some(40)),
+            (Diffusers, "trained-lora/checkpoint-500", Some(500)),
+            (
+                Onetrainer,
+                "ws/save/2025-01-01_12-00-00-save-1500-3-120.safetensors",
+                Some(1500),
+            ),
+            (
+                Onetrainer,
+                "ws/backup/2025-01-01_12-00-00-backup-30-1-10",
+                Some(30),
+            ),
+        ];
+        for (t, path, step) in cases {
+            assert_eq!(checkpoint_step(t, path), step, "{t} {path}");
+        }
+    }
+
+    #[test]
+    fn sample_names() {
+        let cases = [
+            (Kohya, "tiny_000003_00_20261201193230_7.png", Some(3)),
+            (Kohya, "my_lora_000500_00_20250101120000.png", Some(500)),
+            (Kohya, "000500_01_20250101120000.png", Some(500)),
+            (Kohya, "my_lora_e000002_01_20250101120000_42.png", None),
+            (AiToolkit, "1724112345678__000000250_0.jpg", Some(250)),
+            (
+                Simpletuner,
+                "step_500_validation_0_1024x1024.png",
+                Some(500),
+            ),
+            (Simpletuner, "step_12_my_prompt_key_1_64x64.webp", Some(12)),
+            (
+                Onetrainer,
+                "2025-01-01_12-00-00-training-sample-1500-3-120.jpg",
+                Some(1500),
+            ),
+            (Diffusers, "image_0.png", None),
+        ];
+        for (t, name, step) in cases {
+            assert_eq!(sample_step(t, name), step, "{t} {name}");
+        }
+    }
+}
