@@ -6,4 +6,5 @@
 pub mod dataset;
 pub mod lora;
 pub mod train;
+pub mod trainer;
 pub mod tui;
