@@ -8,4 +8,5 @@ pub mod lora;
 pub mod monitor;
 pub mod safe_text;
 pub mod train;
+pub mod trainer;
 pub mod tui;
