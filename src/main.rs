@@ -37,6 +37,8 @@ enum Command {
     Stats(cli::stats::Args),
     /// Inspect, convert, merge, mix, resize and extract LoRA files.
     Lora(cli::lora::Args),
+    /// Print the workbench's keys in effect (keymap.yaml's defaults, your keys.yaml on top).
+    Keys,
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Some(Command::Lint(args)) => cli::lint::run(args),
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
+        Some(Command::Keys) => cli::keys::run(),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
