@@ -94,9 +94,7 @@ fn open(root: &Path) -> Opened {
     );
     app.update(Msg::Input(Event::Resize(W, H)));
     let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
-    terminal
-        .draw(|f| lorabench::tui::views::draw(f, &app))
-        .unwrap();
+    terminal.draw(|f| app.draw(f)).unwrap();
     let first_frame = t.elapsed();
     assert!(app.dataset.items.iter().all(|i| i.caption.text().is_some()));
     Opened {
@@ -152,9 +150,7 @@ fn key_latency_bench(root: &Path) {
             o.app.update(m);
         }
         let app = &o.app;
-        o.terminal
-            .draw(|f| lorabench::tui::views::draw(f, app))
-            .unwrap();
+        o.terminal.draw(|f| app.draw(f)).unwrap();
         lat.push(t.elapsed());
     }
     lat.sort();

@@ -44,6 +44,8 @@ enum Command {
     /// The supervisor of one run (started by `train`; not for people).
     #[command(name = "__supervise", hide = true)]
     Supervise { run_dir: PathBuf },
+    /// Print the workbench's keys in effect (keymap.yaml's defaults, your keys.yaml on top).
+    Keys,
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Some(Command::Lora(args)) => cli::lora::run(args),
         Some(Command::Runs(args)) => cli::runs::run(args),
         Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
+        Some(Command::Keys) => cli::keys::run(),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

@@ -122,7 +122,7 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
     tmux.wait_for("Bulk edit");
     tmux.text("add seascape");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("done (u undoes)");
+    tmux.wait_for("done (undo takes it back)");
 
     // Exclude the first image, then undo that.
     tmux.keys(&["g", "x"]);

@@ -8,9 +8,8 @@ use ratatui::crossterm::event::{
 };
 use tui_support::*;
 
-use lorabench::tui::app::Modal;
-use lorabench::tui::keymap::Mode;
 use lorabench::tui::msg::Msg;
+use lorabench::tui::screens::browser::Modal;
 
 #[test]
 fn navigation_keys_and_preview_follow_the_cursor() {
@@ -29,11 +28,11 @@ fn navigation_keys_and_preview_follow_the_cursor() {
     h.key(KeyCode::Home);
     assert_eq!(h.current_name(), "dawn.png");
     h.settle();
-    let (key, result) = h.app.preview.as_ref().unwrap();
+    let (key, result) = h.b().preview.as_ref().unwrap();
     assert!(key.path.ends_with("10_lh/dawn.png"));
     assert!(result.is_ok());
     // The info panel learned the real size from the decode.
-    let facts = h.app.facts.get(&key.path).unwrap();
+    let facts = h.b().facts.get(&key.path).unwrap();
     assert_eq!((facts.width, facts.height), (64, 96));
 }
 
@@ -47,7 +46,7 @@ fn fast_scrolling_never_shows_a_stale_preview() {
     }
     h.key(KeyCode::Char('G'));
     h.settle();
-    let (key, _) = h.app.preview.as_ref().unwrap();
+    let (key, _) = h.b().preview.as_ref().unwrap();
     assert!(key.path.ends_with("storm.png"), "{key:?}");
 }
 
@@ -57,17 +56,17 @@ fn text_edit_saves_on_escape_keeping_crlf() {
     let mut h = open(&root);
     h.key(KeyCode::Char('j')); // dusk: CRLF caption
     h.key(KeyCode::Char('e'));
-    assert_eq!(h.app.mode(), Mode::Text);
+    assert_eq!(h.app.mode(), "text");
     h.key(KeyCode::End);
     h.chars(", red sky");
-    assert!(h.app.editor.as_ref().unwrap().is_dirty());
+    assert!(h.b().editor.as_ref().unwrap().is_dirty());
     assert_eq!(
         read(&root, "10_lh/dusk.txt"),
         "lhx, lighthouse, dusk, clouds\r\n",
         "not saved yet"
     );
     h.key(KeyCode::Esc);
-    assert_eq!(h.app.mode(), Mode::Browse);
+    assert_eq!(h.app.mode(), "browse");
     assert_eq!(
         read(&root, "10_lh/dusk.txt"),
         "lhx, lighthouse, dusk, clouds, red sky\r\n"
@@ -105,12 +104,12 @@ fn tag_mode_add_edit_reorder() {
     let (_tmp, root) = dataset();
     let mut h = open(&root);
     h.key(KeyCode::Char('t'));
-    assert_eq!(h.app.mode(), Mode::Tags);
+    assert_eq!(h.app.mode(), "tags");
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char('f')); // "dawn" to the front
     h.key(KeyCode::Char('a'));
-    assert_eq!(h.app.mode(), Mode::Prompt);
+    assert_eq!(h.app.mode(), "prompt");
     h.chars("golden hour, warm light");
     h.key(KeyCode::Enter);
     h.key(KeyCode::Char('e'));
@@ -135,14 +134,14 @@ fn switching_modes_keeps_the_draft() {
     h.key(KeyCode::Char('t'));
     h.key(KeyCode::Char('d')); // drop "lhx"
     h.key(KeyCode::Tab);
-    assert_eq!(h.app.mode(), Mode::Text);
+    assert_eq!(h.app.mode(), "text");
     assert_eq!(
-        h.app.editor.as_ref().unwrap().text(),
+        h.b().editor.as_ref().unwrap().text(),
         "lighthouse, dawn, sea"
     );
     h.key_mod(KeyCode::Char('s'), KeyModifiers::CONTROL);
     assert_eq!(read(&root, "10_lh/dawn.txt"), "lighthouse, dawn, sea\n");
-    assert_eq!(h.app.mode(), Mode::Text, "Ctrl-s saves and stays");
+    assert_eq!(h.app.mode(), "text", "Ctrl-s saves and stays");
 }
 
 #[test]
@@ -163,7 +162,7 @@ fn bulk_add_to_all_then_undo_and_redo() {
     h.key(KeyCode::Char('b'));
     h.chars("trigger lhx");
     h.key(KeyCode::Enter);
-    assert!(h.app.modal.is_none());
+    assert!(h.b().modal.is_none());
     assert_eq!(
         read(&root, "10_lh/night.txt"),
         "lhx, lighthouse, night, stars"
@@ -194,7 +193,7 @@ fn bulk_acts_on_the_selection_only() {
     h.key(KeyCode::Char(' ')); // select dawn, move to dusk
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char(' ')); // select night
-    assert_eq!(h.app.selected.len(), 2);
+    assert_eq!(h.b().selected.len(), 2);
     h.key(KeyCode::Char('b'));
     h.chars("add seascape @front");
     h.key(KeyCode::Enter);
@@ -210,9 +209,9 @@ fn bulk_acts_on_the_selection_only() {
         read(&root, "10_lh/dusk.txt"),
         "lhx, lighthouse, dusk, clouds\r\n"
     );
-    assert_eq!(h.app.selected.len(), 2, "selection survives the rescan");
+    assert_eq!(h.b().selected.len(), 2, "selection survives the rescan");
     h.key(KeyCode::Esc);
-    assert!(h.app.selected.is_empty());
+    assert!(h.b().selected.is_empty());
 }
 
 #[test]
@@ -222,14 +221,14 @@ fn bulk_acts_on_the_filter() {
     h.key(KeyCode::Char('/'));
     h.chars("tag:lhx");
     h.key(KeyCode::Enter);
-    assert_eq!(h.app.visible.len(), 2);
+    assert_eq!(h.b().visible.len(), 2);
     h.key(KeyCode::Char('b'));
     h.chars("remove lighthouse");
     h.key(KeyCode::Enter);
     assert_eq!(read(&root, "10_lh/dawn.txt"), "lhx, dawn, sea\n");
     assert_eq!(read(&root, "10_lh/night.txt"), "lighthouse, night, stars");
     h.key(KeyCode::Esc);
-    assert_eq!(h.app.visible.len(), 4, "Esc clears the filter");
+    assert_eq!(h.b().visible.len(), 4, "Esc clears the filter");
 }
 
 #[test]
@@ -239,12 +238,12 @@ fn bad_filter_keeps_the_prompt_open() {
     h.key(KeyCode::Char('/'));
     h.chars("\"unclosed");
     h.key(KeyCode::Enter);
-    match &h.app.modal {
+    match &h.b().modal {
         Some(Modal::Prompt(p)) => assert!(p.error.as_deref().unwrap().contains("quote")),
         _ => panic!("prompt closed on a bad filter"),
     }
     h.key(KeyCode::Esc);
-    assert!(h.app.modal.is_none());
+    assert!(h.b().modal.is_none());
 }
 
 #[test]
@@ -256,7 +255,7 @@ fn exclude_include_and_undo() {
     assert!(!root.join("10_lh/dusk.png").exists());
     assert!(root.join(".lorabench/excluded/10_lh/dusk.png").exists());
     assert!(root.join(".lorabench/excluded/10_lh/dusk.txt").exists());
-    assert_eq!(h.app.visible.len(), 3);
+    assert_eq!(h.b().visible.len(), 3);
     assert_eq!(h.current_name(), "night.png", "cursor stays in place");
     h.key(KeyCode::Char('/'));
     h.chars("excluded");
@@ -283,7 +282,7 @@ fn leaving_the_item_by_mouse_saves() {
     let mut h = open(&root);
     h.key(KeyCode::Char('e'));
     h.chars("new ");
-    let list = h.app.areas().browser;
+    let list = h.b().areas().browser;
     h.app.update(Msg::Input(Event::Mouse(MouseEvent {
         kind: MouseEventKind::Down(MouseButton::Left),
         column: list.x + 3,
@@ -291,7 +290,7 @@ fn leaving_the_item_by_mouse_saves() {
         modifiers: KeyModifiers::NONE,
     })));
     assert_eq!(h.current_name(), "night.png");
-    assert!(h.app.editor.is_none());
+    assert!(h.b().editor.is_none());
     assert_eq!(
         read(&root, "10_lh/dawn.txt"),
         "new lhx, lighthouse, dawn, sea\n"
@@ -314,7 +313,7 @@ fn external_change_reloads_a_clean_caption() {
     h.app.update(Msg::FsChanged(vec![path]));
     let item = &h.app.dataset.items[h.app.current().unwrap()];
     assert_eq!(item.caption.text(), Some("edited elsewhere"));
-    assert!(h.app.modal.is_none());
+    assert!(h.b().modal.is_none());
 }
 
 #[test]
@@ -328,7 +327,7 @@ fn own_write_is_not_a_conflict() {
     // The watcher reports our own save: bytes equal what we hold, so no prompt.
     h.app
         .update(Msg::FsChanged(vec![root.join("10_lh/dawn.txt")]));
-    assert!(h.app.modal.is_none());
+    assert!(h.b().modal.is_none());
 }
 
 #[test]
@@ -340,10 +339,10 @@ fn conflict_take_theirs() {
     let path = root.join("10_lh/dawn.txt");
     std::fs::write(&path, "theirs\n").unwrap();
     h.app.update(Msg::FsChanged(vec![path.clone()]));
-    assert_eq!(h.app.mode(), Mode::Conflict);
+    assert_eq!(h.app.mode(), "conflict");
     h.key(KeyCode::Char('t'));
-    assert_eq!(h.app.mode(), Mode::Text);
-    assert_eq!(h.app.editor.as_ref().unwrap().text(), "theirs");
+    assert_eq!(h.app.mode(), "text");
+    assert_eq!(h.b().editor.as_ref().unwrap().text(), "theirs");
     h.key(KeyCode::Esc);
     assert_eq!(read(&root, "10_lh/dawn.txt"), "theirs\n");
 }
@@ -358,7 +357,7 @@ fn conflict_keep_mine_is_undoable() {
     std::fs::write(&path, "theirs\n").unwrap();
     // No watcher event: the save itself finds the change and asks.
     h.key(KeyCode::Esc);
-    assert_eq!(h.app.mode(), Mode::Conflict);
+    assert_eq!(h.app.mode(), "conflict");
     assert_eq!(
         read(&root, "10_lh/dawn.txt"),
         "theirs\n",
@@ -394,7 +393,7 @@ fn grid_moves_by_rows_and_decodes_the_page() {
     let mut h = open(&root);
     h.key(KeyCode::Char('v'));
     h.settle();
-    assert_eq!(h.app.thumbs.len(), 4);
+    assert_eq!(h.b().thumbs.len(), 4);
     h.key(KeyCode::Char('l'));
     assert_eq!(h.current_name(), "dusk.png");
     h.key(KeyCode::Char('h'));
@@ -409,7 +408,7 @@ fn not_utf8_caption_is_refused_for_editing() {
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char('e'));
-    assert_eq!(h.app.mode(), Mode::Browse);
+    assert_eq!(h.app.mode(), "browse");
     assert!(h.app.status.as_ref().unwrap().text.contains("not UTF-8"));
     h.key(KeyCode::Char('b'));
     h.chars("add x");
@@ -425,9 +424,9 @@ fn quit_and_help() {
     let (_tmp, root) = dataset();
     let mut h = open(&root);
     h.key(KeyCode::Char('?'));
-    assert_eq!(h.app.mode(), Mode::Help);
+    assert_eq!(h.app.mode(), "help");
     h.key(KeyCode::Char('q'));
-    assert_eq!(h.app.mode(), Mode::Browse);
+    assert_eq!(h.app.mode(), "browse");
     assert_eq!(h.app.quit, None, "q in help closes help only");
     h.key(KeyCode::Char('q'));
     assert_eq!(h.app.quit, Some(0));

@@ -146,7 +146,7 @@ fn no_color_screen_has_no_colours() {
     // Stay off images: the picture itself is made of colours by nature.
     h.settle();
     let buf = h.draw().buffer().clone();
-    let preview = h.app.areas().preview.unwrap();
+    let preview = h.b().areas().preview.unwrap();
     let inner = lorabench::tui::layout::inner(preview);
     for y in 0..buf.area.height {
         for x in 0..buf.area.width {

@@ -2,6 +2,7 @@
 
 pub mod captions;
 pub mod exclude;
+pub mod keys;
 pub mod lint;
 pub mod lora;
 pub mod lora_rank;

@@ -18,8 +18,6 @@ use ratatui_image::Resize;
 use ratatui_image::picker::Picker;
 use ratatui_image::protocol::Protocol;
 
-use super::msg::Msg;
-
 /// What a decode serves: the file, the cell area it is encoded for, and the file's
 /// modification time (so an image changed on disk is decoded again).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +37,9 @@ impl ImageKey {
         }
     }
 }
+
+/// A decoded image, or why there is none.
+pub type Shown = (ImageKey, Result<Protocol, String>);
 
 /// Which queue a request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +113,12 @@ pub struct ImageWorkers {
 }
 
 impl ImageWorkers {
-    /// Starts `threads` workers that send [`Msg::Image`] down `tx`.
-    pub fn start(picker: Picker, tx: Sender<Msg>, threads: usize) -> ImageWorkers {
+    /// Starts `threads` workers that send each [`Decoded`] down `tx`.
+    pub fn start<M: From<Decoded> + Send + 'static>(
+        picker: Picker,
+        tx: Sender<M>,
+        threads: usize,
+    ) -> ImageWorkers {
         let shared: Shared = Arc::default();
         for i in 0..threads.max(1) {
             let shared = shared.clone();
@@ -152,7 +157,7 @@ impl Drop for ImageWorkers {
     }
 }
 
-fn work(shared: &Shared, picker: &Picker, tx: &Sender<Msg>) {
+fn work<M: From<Decoded>>(shared: &Shared, picker: &Picker, tx: &Sender<M>) {
     let (lock, cvar) = &**shared;
     loop {
         let (key, purpose) = {
@@ -176,7 +181,7 @@ fn work(shared: &Shared, picker: &Picker, tx: &Sender<Msg>) {
             purpose,
             result,
         };
-        if tx.send(Msg::Image(Box::new(done))).is_err() {
+        if tx.send(M::from(done)).is_err() {
             return;
         }
     }
@@ -216,14 +221,14 @@ mod tests {
             .collect();
         // The first request is a large image, so the worker is busy while the others arrive.
         write_png(&paths[0], 3000, 3000);
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Decoded>();
         let workers = ImageWorkers::start(Picker::halfblocks(), tx, 1);
         for p in &paths {
             workers.want_preview(ImageKey::new(p.clone(), (8, 4)));
         }
         // However many were in flight, the last request is served and far fewer than 50 ran.
         let mut served = Vec::new();
-        while let Ok(Msg::Image(done)) = rx.recv_timeout(Duration::from_secs(5)) {
+        while let Ok(done) = rx.recv_timeout(Duration::from_secs(5)) {
             assert!(done.result.is_ok());
             served.push(done.key.path.clone());
             if done.key.path == paths[49] {

@@ -1,137 +1,88 @@
-//! One table of key bindings. The dispatcher, the hint bar and the help overlay all read it,
-//! so what the help says is what the keys do.
+//! Keys as data: `keymap.yaml` (embedded) maps each mode's actions to keys; a user file
+//! `keys.yaml` in the config dir overrides only the actions it names. Screens name actions by
+//! the same words in their commands, so the hint bar, the help and the dispatcher all read
+//! this one map.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::Deserialize;
 
-/// Which part of the workbench has the keyboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Moving through the images.
-    Browse,
-    /// Editing the caption as a list of tags.
-    Tags,
-    /// Editing the caption as free text.
-    Text,
-    /// A one-line prompt (filter, bulk operation, tag).
-    Prompt,
-    /// The help overlay.
-    Help,
-    /// A caption changed on disk while it had unsaved edits.
-    Conflict,
-    /// The Lint screen.
-    Lint,
-    /// The Stats/Tags screen.
-    Stats,
-    /// The LoRA screen.
-    Lora,
-    /// A form on a screen (trigger word, tag name, LoRA operation).
-    Form,
-    /// Caption changes shown as a diff before they are written.
-    Preview,
-}
+/// The default keys.
+pub const DEFAULT: &str = include_str!("../../keymap.yaml");
 
-impl Mode {
-    /// The heading of this mode's section in the help overlay.
-    pub fn title(self) -> &'static str {
-        match self {
-            Mode::Browse => "Browse",
-            Mode::Tags => "Tag editor",
-            Mode::Text => "Text editor",
-            Mode::Prompt => "Prompt",
-            Mode::Help => "Help",
-            Mode::Conflict => "Caption changed on disk",
-            Mode::Lint => "Lint (L)",
-            Mode::Stats => "Stats and tags (S)",
-            Mode::Lora => "LoRA file (O)",
-            Mode::Form => "Form",
-            Mode::Preview => "Change preview",
-        }
+/// The actions every list shares (the `list` block of the keymap).
+pub mod nav {
+    pub const DOWN: &str = "down";
+    pub const UP: &str = "up";
+    pub const PAGE_DOWN: &str = "page-down";
+    pub const PAGE_UP: &str = "page-up";
+    pub const TOP: &str = "top";
+    pub const BOTTOM: &str = "bottom";
+    /// Opens the help overlay (handled by the shell in every mode that binds it).
+    pub const HELP: &str = "help";
+
+    /// How far a list cursor moves for a movement action; `None` for other actions.
+    pub fn step(action: &str, page: isize) -> Option<isize> {
+        Some(match action {
+            DOWN => 1,
+            UP => -1,
+            PAGE_DOWN => page,
+            PAGE_UP => -page,
+            TOP => -isize::MAX / 2,
+            BOTTOM => isize::MAX / 2,
+            _ => return None,
+        })
+    }
+
+    /// Moves `cursor` in a list of `len` by `step`, clamped to the list.
+    pub fn moved(cursor: usize, len: usize, step: isize) -> usize {
+        let last = len.saturating_sub(1) as isize;
+        (cursor as isize).saturating_add(step).clamp(0, last.max(0)) as usize
     }
 }
 
-/// Everything a key can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Down,
-    Up,
-    Left,
-    Right,
-    PageDown,
-    PageUp,
-    Top,
-    Bottom,
-    ToggleView,
-    EditText,
-    EditTags,
-    ToggleSelect,
-    SelectAll,
-    Escape,
-    Filter,
-    Bulk,
-    ToggleExclude,
-    Undo,
-    Redo,
-    Help,
-    Quit,
-    TagAdd,
-    TagEdit,
-    TagDelete,
-    TagMoveDown,
-    TagMoveUp,
-    TagToFront,
-    SwitchEditor,
-    Save,
-    Close,
-    Submit,
-    KeepMine,
-    TakeTheirs,
-    ShowDiff,
-    OpenLint,
-    OpenStats,
-    OpenLora,
-    Jump,
-    Fix,
-    CycleSeverity,
-    Trigger,
-    Target,
-    Rerun,
-    Sort,
-    Rename,
-    RemoveTag,
-    NextField,
-    Convert,
-    Merge,
-    Resize,
-    Mix,
-    Extract,
-}
-
 /// A key with its modifiers. Shift is implied by the character for letters and symbols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Chord {
     pub code: KeyCode,
     pub ctrl: bool,
 }
 
-const fn ch(c: char) -> Chord {
-    Chord {
-        code: KeyCode::Char(c),
-        ctrl: false,
-    }
-}
-
-const fn ctrl(c: char) -> Chord {
-    Chord {
-        code: KeyCode::Char(c),
-        ctrl: true,
-    }
-}
-
-const fn key(code: KeyCode) -> Chord {
-    Chord { code, ctrl: false }
-}
+/// Key names as the keymap file spells them, and how the hint bar shows them.
+const NAMES: &[(&str, KeyCode, &str)] = &[
+    ("Space", KeyCode::Char(' '), "Space"),
+    ("Enter", KeyCode::Enter, "Enter"),
+    ("Esc", KeyCode::Esc, "Esc"),
+    ("Tab", KeyCode::Tab, "Tab"),
+    ("Backspace", KeyCode::Backspace, "Bksp"),
+    ("Delete", KeyCode::Delete, "Del"),
+    ("Up", KeyCode::Up, "↑"),
+    ("Down", KeyCode::Down, "↓"),
+    ("Left", KeyCode::Left, "←"),
+    ("Right", KeyCode::Right, "→"),
+    ("PageUp", KeyCode::PageUp, "PgUp"),
+    ("PageDown", KeyCode::PageDown, "PgDn"),
+    ("Home", KeyCode::Home, "Home"),
+    ("End", KeyCode::End, "End"),
+];
 
 impl Chord {
+    /// `j`, `G`, `?`, `Ctrl-r`, `PageDown`...
+    pub fn parse(text: &str) -> Option<Chord> {
+        let (ctrl, rest) = match text.strip_prefix("Ctrl-") {
+            Some(r) if !r.is_empty() => (true, r),
+            _ => (false, text),
+        };
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            _ => NAMES.iter().find(|(n, _, _)| *n == rest)?.1,
+        };
+        Some(Chord { code, ctrl })
+    }
+
     fn matches(&self, ev: &KeyEvent) -> bool {
         let ev_ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
         let code = match ev.code {
@@ -144,22 +95,12 @@ impl Chord {
 
     /// How the key is written in the hint bar and the help.
     pub fn label(&self) -> String {
-        let name = match self.code {
-            KeyCode::Char(' ') => "Space".to_string(),
-            KeyCode::Char(c) => c.to_string(),
-            KeyCode::Up => "↑".into(),
-            KeyCode::Down => "↓".into(),
-            KeyCode::Left => "←".into(),
-            KeyCode::Right => "→".into(),
-            KeyCode::PageUp => "PgUp".into(),
-            KeyCode::PageDown => "PgDn".into(),
-            KeyCode::Home => "Home".into(),
-            KeyCode::End => "End".into(),
-            KeyCode::Enter => "Enter".into(),
-            KeyCode::Esc => "Esc".into(),
-            KeyCode::Tab => "Tab".into(),
-            KeyCode::Delete => "Del".into(),
-            other => format!("{other:?}"),
+        let name = match NAMES.iter().find(|(_, c, _)| *c == self.code) {
+            Some((_, _, shown)) => shown.to_string(),
+            None => match self.code {
+                KeyCode::Char(c) => c.to_string(),
+                other => format!("{other:?}"),
+            },
         };
         if self.ctrl {
             format!("Ctrl-{name}")
@@ -169,691 +110,367 @@ impl Chord {
     }
 }
 
-/// One row of the table.
-#[derive(Debug)]
-pub struct Binding {
-    pub mode: Mode,
-    pub keys: &'static [Chord],
-    pub action: Action,
-    pub desc: &'static str,
-    /// The short label in the hint bar; `None`: only in the help.
-    pub hint: Option<&'static str>,
+/// One block of a keymap file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Block {
+    #[serde(default)]
+    inherit: Vec<String>,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
 }
 
-const fn b(
-    mode: Mode,
-    keys: &'static [Chord],
-    action: Action,
-    desc: &'static str,
-    hint: Option<&'static str>,
-) -> Binding {
-    Binding {
-        mode,
-        keys,
-        action,
-        desc,
-        hint,
+type File = BTreeMap<String, Block>;
+
+/// A keymap file that could not be used; the message names the file, line and column.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message} (using the default keys instead)")]
+pub struct KeymapError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// The keys in effect: per mode, each action with its keys (inheritance resolved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keymap {
+    modes: BTreeMap<String, BTreeMap<String, Vec<Chord>>>,
+}
+
+/// Where in `source` the key `needle:` (else the text `needle`) first stands, 1-based line and
+/// column, for errors found after parsing.
+fn locate(source: &str, needle: &str) -> (u64, u64) {
+    let key = format!("{needle}:");
+    let found = |pick: &dyn Fn(&str) -> Option<usize>| {
+        source
+            .lines()
+            .enumerate()
+            .find_map(|(n, line)| pick(line).map(|col| (n as u64 + 1, col as u64 + 1)))
+    };
+    found(&|line: &str| {
+        let indent = line.len() - line.trim_start().len();
+        line.trim_start().starts_with(&key).then_some(indent)
+    })
+    .or_else(|| found(&|line: &str| line.find(needle)))
+    .unwrap_or((0, 0))
+}
+
+fn parse_file(file: &str, source: &str) -> Result<File, KeymapError> {
+    crate::tui::config::parse(source).map_err(|e| KeymapError {
+        file: file.to_string(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })
+}
+
+impl Keymap {
+    /// The embedded defaults. They are tested to parse, so a failure is a build bug; even then
+    /// this returns an empty map (every key does nothing) rather than panicking.
+    pub fn defaults() -> Keymap {
+        Keymap::from_files(&[("keymap.yaml", DEFAULT)]).unwrap_or(Keymap {
+            modes: BTreeMap::new(),
+        })
+    }
+
+    /// The defaults with the user's `keys.yaml` from `config_dir` on top, and the warning
+    /// to show when that file could not be used.
+    pub fn load(config_dir: Option<&Path>) -> (Keymap, Option<String>) {
+        let Some(path) = config_dir.map(|d| d.join("keys.yaml")) else {
+            return (Keymap::defaults(), None);
+        };
+        let source = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Keymap::defaults(), None);
+            }
+            Err(e) => {
+                let msg = format!("{}: {e} (using the default keys instead)", path.display());
+                return (Keymap::defaults(), Some(msg));
+            }
+        };
+        let name = path.display().to_string();
+        match Keymap::from_files(&[("keymap.yaml", DEFAULT), (&name, &source)]) {
+            Ok(k) => (k, None),
+            Err(e) => (Keymap::defaults(), Some(e.to_string())),
+        }
+    }
+
+    /// The first file is the defaults; each later one may only rebind actions it has.
+    fn from_files(files: &[(&str, &str)]) -> Result<Keymap, KeymapError> {
+        let mut blocks: BTreeMap<String, Block> = BTreeMap::new();
+        for (i, (name, source)) in files.iter().enumerate() {
+            let err = |needle: &str, message: String| {
+                let (line, column) = locate(source, needle);
+                KeymapError {
+                    file: name.to_string(),
+                    line,
+                    column,
+                    message,
+                }
+            };
+            for (mode, block) in parse_file(name, source)? {
+                if i == 0 {
+                    blocks.insert(mode, block);
+                    continue;
+                }
+                let Some(base) = blocks.get_mut(&mode) else {
+                    let known: Vec<&str> = blocks.keys().map(String::as_str).collect();
+                    return Err(err(
+                        &mode,
+                        format!("no mode `{mode}` (modes: {})", known.join(", ")),
+                    ));
+                };
+                if !block.inherit.is_empty() {
+                    return Err(err("inherit", "a user file rebinds keys only".into()));
+                }
+                for (action, keys) in block.keys {
+                    if !base.keys.contains_key(&action) {
+                        let known: Vec<&str> = base.keys.keys().map(String::as_str).collect();
+                        return Err(err(
+                            &action,
+                            format!(
+                                "`{mode}` has no action `{action}` (actions: {})",
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                    base.keys.insert(action, keys);
+                }
+            }
+        }
+        let source_of = |needle: &str| {
+            files
+                .iter()
+                .rev()
+                .find(|(_, s)| s.contains(needle))
+                .map_or(("keymap.yaml", DEFAULT), |(n, s)| (*n, *s))
+        };
+        let mut modes = BTreeMap::new();
+        for (mode, block) in &blocks {
+            let mut actions: BTreeMap<String, Vec<Chord>> = BTreeMap::new();
+            for parent in &block.inherit {
+                let Some(p) = blocks.get(parent) else {
+                    let (file, src) = source_of(parent);
+                    let (line, column) = locate(src, parent);
+                    return Err(KeymapError {
+                        file: file.into(),
+                        line,
+                        column,
+                        message: format!("`{mode}` inherits `{parent}`, which is not a block"),
+                    });
+                };
+                for (action, keys) in &p.keys {
+                    actions.insert(action.clone(), parse_keys(action, keys, &source_of)?);
+                }
+            }
+            for (action, keys) in &block.keys {
+                actions.insert(action.clone(), parse_keys(action, keys, &source_of)?);
+            }
+            let mut seen: HashMap<Chord, &str> = HashMap::new();
+            for (action, keys) in &actions {
+                for k in keys {
+                    if let Some(other) = seen.insert(*k, action) {
+                        let (file, src) = source_of(action);
+                        let (line, column) = locate(src, action);
+                        return Err(KeymapError {
+                            file: file.into(),
+                            line,
+                            column,
+                            message: format!(
+                                "in `{mode}`, {} is bound to both `{other}` and `{action}`",
+                                k.label()
+                            ),
+                        });
+                    }
+                }
+            }
+            modes.insert(mode.clone(), actions);
+        }
+        Ok(Keymap { modes })
+    }
+
+    /// The action bound to `ev` in `mode`, if any.
+    pub fn lookup(&self, mode: &str, ev: &KeyEvent) -> Option<&str> {
+        self.modes
+            .get(mode)?
+            .iter()
+            .find(|(_, keys)| keys.iter().any(|k| k.matches(ev)))
+            .map(|(a, _)| a.as_str())
+    }
+
+    /// The keys of `action` in `mode` (empty when unbound).
+    pub fn keys(&self, mode: &str, action: &str) -> &[Chord] {
+        self.modes
+            .get(mode)
+            .and_then(|m| m.get(action))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// All keys of an action, for the help: "j/↓".
+    pub fn label(&self, mode: &str, action: &str) -> String {
+        self.keys(mode, action)
+            .iter()
+            .map(Chord::label)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The first key of an action, for the hint bar and for prose that must name a key.
+    pub fn first(&self, mode: &str, action: &str) -> String {
+        self.keys(mode, action)
+            .first()
+            .map(Chord::label)
+            .unwrap_or_default()
+    }
+
+    /// The actions bound in `mode`.
+    pub fn actions(&self, mode: &str) -> impl Iterator<Item = &str> {
+        self.modes
+            .get(mode)
+            .into_iter()
+            .flat_map(|m| m.keys().map(String::as_str))
+    }
+
+    /// Every mode with its actions and keys, as `lorabench keys` prints them.
+    pub fn rows(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (mode, actions) in &self.modes {
+            for action in actions.keys() {
+                out.push((mode.clone(), action.clone(), self.label(mode, action)));
+            }
+        }
+        out
     }
 }
 
-use Action as A;
-use Mode as M;
-
-/// The key table. Order is the order of the hint bar and the help.
-pub const BINDINGS: &[Binding] = &[
-    b(
-        M::Browse,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "next image",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "previous image",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[ch('h'), key(KeyCode::Left)],
-        A::Left,
-        "left (grid)",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[ch('l'), key(KeyCode::Right)],
-        A::Right,
-        "right (grid)",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[key(KeyCode::PageDown), ctrl('d')],
-        A::PageDown,
-        "page down",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[key(KeyCode::PageUp), ctrl('u')],
-        A::PageUp,
-        "page up",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[ch('g'), key(KeyCode::Home)],
-        A::Top,
-        "first image",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[ch('G'), key(KeyCode::End)],
-        A::Bottom,
-        "last image",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[ch('e'), key(KeyCode::Enter)],
-        A::EditText,
-        "edit caption",
-        Some("edit"),
-    ),
-    b(
-        M::Browse,
-        &[ch('t')],
-        A::EditTags,
-        "edit tags",
-        Some("tags"),
-    ),
-    b(
-        M::Browse,
-        &[ch(' ')],
-        A::ToggleSelect,
-        "select",
-        Some("select"),
-    ),
-    b(
-        M::Browse,
-        &[ch('A')],
-        A::SelectAll,
-        "select all shown",
-        None,
-    ),
-    b(
-        M::Browse,
-        &[key(KeyCode::Esc)],
-        A::Escape,
-        "clear selection, then filter",
-        None,
-    ),
-    b(M::Browse, &[ch('/')], A::Filter, "filter", Some("filter")),
-    b(M::Browse, &[ch('b')], A::Bulk, "bulk edit", Some("bulk")),
-    b(
-        M::Browse,
-        &[ch('x')],
-        A::ToggleExclude,
-        "exclude/include",
-        Some("exclude"),
-    ),
-    b(M::Browse, &[ch('u')], A::Undo, "undo", Some("undo")),
-    b(M::Browse, &[ctrl('r')], A::Redo, "redo", None),
-    b(
-        M::Browse,
-        &[ch('v')],
-        A::ToggleView,
-        "list/grid",
-        Some("grid"),
-    ),
-    b(M::Browse, &[ch('L')], A::OpenLint, "lint the dataset", None),
-    b(
-        M::Browse,
-        &[ch('S')],
-        A::OpenStats,
-        "statistics and tags",
-        None,
-    ),
-    b(M::Browse, &[ch('O')], A::OpenLora, "open a LoRA file", None),
-    b(M::Browse, &[ch('?')], A::Help, "help", Some("help")),
-    b(
-        M::Browse,
-        &[ch('q'), ctrl('c')],
-        A::Quit,
-        "quit",
-        Some("quit"),
-    ),
-    b(
-        M::Tags,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "next tag",
-        None,
-    ),
-    b(
-        M::Tags,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "previous tag",
-        None,
-    ),
-    b(
-        M::Tags,
-        &[ch('a'), ch('o')],
-        A::TagAdd,
-        "add tag",
-        Some("add"),
-    ),
-    b(
-        M::Tags,
-        &[ch('e'), key(KeyCode::Enter)],
-        A::TagEdit,
-        "edit tag",
-        Some("edit"),
-    ),
-    b(
-        M::Tags,
-        &[ch('d'), key(KeyCode::Delete)],
-        A::TagDelete,
-        "delete tag",
-        Some("delete"),
-    ),
-    b(
-        M::Tags,
-        &[ch('J')],
-        A::TagMoveDown,
-        "move down",
-        Some("down"),
-    ),
-    b(M::Tags, &[ch('K')], A::TagMoveUp, "move up", Some("up")),
-    b(
-        M::Tags,
-        &[ch('f')],
-        A::TagToFront,
-        "to front",
-        Some("front"),
-    ),
-    b(
-        M::Tags,
-        &[key(KeyCode::Tab)],
-        A::SwitchEditor,
-        "text mode",
-        Some("text"),
-    ),
-    b(M::Tags, &[ctrl('s')], A::Save, "save", None),
-    b(
-        M::Tags,
-        &[key(KeyCode::Esc), ch('q')],
-        A::Close,
-        "save and close",
-        Some("done"),
-    ),
-    b(M::Text, &[ctrl('s')], A::Save, "save", Some("save")),
-    b(
-        M::Text,
-        &[ctrl('t')],
-        A::SwitchEditor,
-        "tag mode",
-        Some("tags"),
-    ),
-    b(
-        M::Text,
-        &[key(KeyCode::Esc)],
-        A::Close,
-        "save and close",
-        Some("done"),
-    ),
-    b(
-        M::Prompt,
-        &[key(KeyCode::Enter)],
-        A::Submit,
-        "apply",
-        Some("apply"),
-    ),
-    b(
-        M::Prompt,
-        &[key(KeyCode::Esc)],
-        A::Close,
-        "cancel",
-        Some("cancel"),
-    ),
-    b(
-        M::Help,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "scroll down",
-        None,
-    ),
-    b(
-        M::Help,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "scroll up",
-        None,
-    ),
-    b(
-        M::Help,
-        &[key(KeyCode::Esc), ch('?'), ch('q')],
-        A::Close,
-        "close help",
-        Some("close"),
-    ),
-    b(
-        M::Conflict,
-        &[ch('m')],
-        A::KeepMine,
-        "keep mine",
-        Some("keep mine"),
-    ),
-    b(
-        M::Conflict,
-        &[ch('t')],
-        A::TakeTheirs,
-        "take theirs",
-        Some("take theirs"),
-    ),
-    b(
-        M::Conflict,
-        &[ch('d')],
-        A::ShowDiff,
-        "show diff",
-        Some("diff"),
-    ),
-    b(
-        M::Lint,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "next finding",
-        None,
-    ),
-    b(
-        M::Lint,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "previous finding",
-        None,
-    ),
-    b(
-        M::Lint,
-        &[key(KeyCode::PageDown)],
-        A::PageDown,
-        "page down",
-        None,
-    ),
-    b(M::Lint, &[key(KeyCode::PageUp)], A::PageUp, "page up", None),
-    b(
-        M::Lint,
-        &[ch('g'), key(KeyCode::Home)],
-        A::Top,
-        "first row",
-        None,
-    ),
-    b(
-        M::Lint,
-        &[ch('G'), key(KeyCode::End)],
-        A::Bottom,
-        "last row",
-        None,
-    ),
-    b(
-        M::Lint,
-        &[key(KeyCode::Enter)],
-        A::Jump,
-        "show the image in the browser",
-        Some("show"),
-    ),
-    b(
-        M::Lint,
-        &[ch('f')],
-        A::Fix,
-        "fix this kind (preview first)",
-        Some("fix"),
-    ),
-    b(
-        M::Lint,
-        &[ch('s')],
-        A::CycleSeverity,
-        "severity: all, errors, warnings, infos",
-        Some("severity"),
-    ),
-    b(
-        M::Lint,
-        &[ch('/')],
-        A::Filter,
-        "filter findings",
-        Some("filter"),
-    ),
-    b(
-        M::Lint,
-        &[ch('T')],
-        A::Trigger,
-        "trigger word to check",
-        Some("trigger"),
-    ),
-    b(
-        M::Lint,
-        &[ch('o')],
-        A::Target,
-        "training target: trainer, model, resolution, batch",
-        Some("target"),
-    ),
-    b(M::Lint, &[ch('r')], A::Rerun, "check again", Some("rerun")),
-    b(M::Lint, &[ch('?')], A::Help, "help", None),
-    b(
-        M::Lint,
-        &[key(KeyCode::Esc), ch('q')],
-        A::Close,
-        "stop, then back to the browser",
-        Some("back"),
-    ),
-    b(
-        M::Stats,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "next row",
-        None,
-    ),
-    b(
-        M::Stats,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "previous row",
-        None,
-    ),
-    b(
-        M::Stats,
-        &[key(KeyCode::PageDown)],
-        A::PageDown,
-        "page down",
-        None,
-    ),
-    b(
-        M::Stats,
-        &[key(KeyCode::PageUp)],
-        A::PageUp,
-        "page up",
-        None,
-    ),
-    b(
-        M::Stats,
-        &[ch('g'), key(KeyCode::Home)],
-        A::Top,
-        "first row",
-        None,
-    ),
-    b(
-        M::Stats,
-        &[ch('G'), key(KeyCode::End)],
-        A::Bottom,
-        "last row",
-        None,
-    ),
-    b(
-        M::Stats,
-        &[key(KeyCode::Tab)],
-        A::NextField,
-        "tags / buckets",
-        Some("tags/buckets"),
-    ),
-    b(
-        M::Stats,
-        &[ch('s')],
-        A::Sort,
-        "sort tags by count / name",
-        Some("sort"),
-    ),
-    b(
-        M::Stats,
-        &[key(KeyCode::Enter)],
-        A::Jump,
-        "filter the browser to the tag",
-        Some("filter"),
-    ),
-    b(
-        M::Stats,
-        &[ch('r')],
-        A::Rename,
-        "rename the tag everywhere",
-        Some("rename"),
-    ),
-    b(
-        M::Stats,
-        &[ch('d')],
-        A::RemoveTag,
-        "remove the tag everywhere",
-        Some("remove"),
-    ),
-    b(
-        M::Stats,
-        &[ch('o')],
-        A::Target,
-        "training target: trainer, model, resolution, batch",
-        Some("target"),
-    ),
-    b(M::Stats, &[ch('R')], A::Rerun, "recompute", None),
-    b(M::Stats, &[ch('?')], A::Help, "help", None),
-    b(
-        M::Stats,
-        &[key(KeyCode::Esc), ch('q')],
-        A::Close,
-        "back to the browser",
-        Some("back"),
-    ),
-    b(
-        M::Lora,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "scroll down",
-        None,
-    ),
-    b(
-        M::Lora,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "scroll up",
-        None,
-    ),
-    b(
-        M::Lora,
-        &[key(KeyCode::PageDown)],
-        A::PageDown,
-        "page down",
-        None,
-    ),
-    b(M::Lora, &[key(KeyCode::PageUp)], A::PageUp, "page up", None),
-    b(
-        M::Lora,
-        &[ch('c')],
-        A::Convert,
-        "convert kohya/peft",
-        Some("convert"),
-    ),
-    b(
-        M::Lora,
-        &[ch('m')],
-        A::Merge,
-        "merge into a base",
-        Some("merge"),
-    ),
-    b(
-        M::Lora,
-        &[ch('z')],
-        A::Resize,
-        "resize the rank",
-        Some("resize"),
-    ),
-    b(
-        M::Lora,
-        &[ch('x')],
-        A::Mix,
-        "mix with other LoRAs",
-        Some("mix"),
-    ),
-    b(
-        M::Lora,
-        &[ch('e')],
-        A::Extract,
-        "extract from two checkpoints",
-        Some("extract"),
-    ),
-    b(
-        M::Lora,
-        &[ch('o')],
-        A::OpenLora,
-        "open another file",
-        Some("open"),
-    ),
-    b(M::Lora, &[ch('?')], A::Help, "help", None),
-    b(
-        M::Lora,
-        &[key(KeyCode::Esc), ch('q')],
-        A::Close,
-        "cancel the running operation, else back",
-        Some("back/cancel"),
-    ),
-    b(
-        M::Form,
-        &[key(KeyCode::Enter)],
-        A::Submit,
-        "run / apply",
-        Some("ok"),
-    ),
-    b(
-        M::Form,
-        &[key(KeyCode::Tab)],
-        A::NextField,
-        "next field",
-        Some("next field"),
-    ),
-    b(
-        M::Form,
-        &[key(KeyCode::Esc)],
-        A::Close,
-        "cancel",
-        Some("cancel"),
-    ),
-    b(
-        M::Preview,
-        &[key(KeyCode::Enter), ch('y')],
-        A::Submit,
-        "write the changes (one undo step)",
-        Some("apply"),
-    ),
-    b(
-        M::Preview,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "scroll down",
-        None,
-    ),
-    b(
-        M::Preview,
-        &[ch('k'), key(KeyCode::Up)],
-        A::Up,
-        "scroll up",
-        None,
-    ),
-    b(
-        M::Preview,
-        &[key(KeyCode::Esc), ch('n')],
-        A::Close,
-        "cancel",
-        Some("cancel"),
-    ),
-];
-
-/// The action bound to `ev` in `mode`, if any.
-pub fn lookup(mode: Mode, ev: &KeyEvent) -> Option<Action> {
-    BINDINGS
-        .iter()
-        .filter(|bd| bd.mode == mode)
-        .find(|bd| bd.keys.iter().any(|k| k.matches(ev)))
-        .map(|bd| bd.action)
-}
-
-/// The bindings of `mode`, in table order.
-pub fn bindings(mode: Mode) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |bd| bd.mode == mode)
-}
-
-/// The label for a binding's keys: "j/↓".
-pub fn keys_label(bd: &Binding) -> String {
-    bd.keys
-        .iter()
-        .map(Chord::label)
-        .collect::<Vec<_>>()
-        .join("/")
+fn parse_keys<'a>(
+    action: &str,
+    text: &str,
+    source_of: &impl Fn(&str) -> (&'a str, &'a str),
+) -> Result<Vec<Chord>, KeymapError> {
+    text.split_whitespace()
+        .map(|k| {
+            Chord::parse(k).ok_or_else(|| {
+                let (file, src) = source_of(text);
+                let (line, column) = locate(src, text);
+                KeymapError {
+                    file: file.into(),
+                    line,
+                    column,
+                    message: format!(
+                        "`{action}`: unknown key `{k}` (a character, Ctrl-x, or one of {})",
+                        NAMES.iter().map(|n| n.0).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ratatui::crossterm::event::KeyEvent;
 
     fn press(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, mods)
     }
 
     #[test]
-    fn vim_keys_and_arrows_map_to_the_same_action() {
+    fn defaults_parse_and_lists_inherit_navigation() {
+        let k = Keymap::from_files(&[("keymap.yaml", DEFAULT)]).unwrap();
         let none = KeyModifiers::NONE;
-        assert_eq!(
-            lookup(M::Browse, &press(KeyCode::Char('j'), none)),
-            Some(A::Down)
-        );
-        assert_eq!(
-            lookup(M::Browse, &press(KeyCode::Down, none)),
-            Some(A::Down)
-        );
-        assert_eq!(
-            lookup(M::Tags, &press(KeyCode::Char('j'), none)),
-            Some(A::Down)
-        );
+        for mode in ["browse", "lint", "stats", "lora"] {
+            assert_eq!(
+                k.lookup(mode, &press(KeyCode::Char('j'), none)),
+                Some("down")
+            );
+            assert_eq!(k.lookup(mode, &press(KeyCode::End, none)), Some("bottom"));
+        }
+        // A mode's own keys win over the inherited ones.
+        assert_eq!(k.label("browse", "page-down"), "PgDn/Ctrl-d");
+        assert_eq!(k.label("lint", "page-down"), "PgDn");
     }
 
     #[test]
     fn shifted_letters_and_ctrl_are_distinct() {
+        let k = Keymap::defaults();
         let shift = KeyModifiers::SHIFT;
         assert_eq!(
-            lookup(M::Browse, &press(KeyCode::Char('G'), shift)),
-            Some(A::Bottom)
-        );
-        assert_eq!(
-            lookup(M::Browse, &press(KeyCode::Char('g'), KeyModifiers::NONE)),
-            Some(A::Top)
+            k.lookup("browse", &press(KeyCode::Char('G'), shift)),
+            Some("bottom")
         );
         let ctrl_r = press(KeyCode::Char('r'), KeyModifiers::CONTROL);
-        assert_eq!(lookup(M::Browse, &ctrl_r), Some(A::Redo));
+        assert_eq!(k.lookup("browse", &ctrl_r), Some("redo"));
         let ctrl_r_upper = press(KeyCode::Char('R'), KeyModifiers::CONTROL | shift);
-        assert_eq!(lookup(M::Browse, &ctrl_r_upper), Some(A::Redo));
+        assert_eq!(k.lookup("browse", &ctrl_r_upper), Some("redo"));
         assert_eq!(
-            lookup(M::Browse, &press(KeyCode::Char('r'), KeyModifiers::NONE)),
+            k.lookup("browse", &press(KeyCode::Char('r'), KeyModifiers::NONE)),
             None
+        );
+        assert_eq!(k.first("browse", "select"), "Space");
+        assert_eq!(k.label("help", "close"), "Esc/?/q");
+    }
+
+    #[test]
+    fn user_file_overrides_only_what_it_names() {
+        let user = "lint:\n  keys:\n    fix: F\nlist:\n  keys:\n    down: n Down\n";
+        let k = Keymap::from_files(&[("keymap.yaml", DEFAULT), ("keys.yaml", user)]).unwrap();
+        assert_eq!(k.label("lint", "fix"), "F");
+        assert_eq!(k.label("lint", "severity"), "s", "the rest kept");
+        // A shared block changes every mode that inherits it.
+        assert_eq!(k.label("stats", "down"), "n/↓");
+        assert_eq!(
+            k.label("tags", "down"),
+            "j/↓",
+            "tags does not inherit the list block"
         );
     }
 
     #[test]
-    fn no_key_is_bound_twice_in_one_mode() {
-        for (i, a) in BINDINGS.iter().enumerate() {
-            for bb in &BINDINGS[i + 1..] {
-                if a.mode == bb.mode {
-                    for k in a.keys {
-                        assert!(!bb.keys.contains(k), "{:?} bound twice in {:?}", k, a.mode);
-                    }
-                }
+    fn bad_user_files_name_file_line_and_column() {
+        let cases = [
+            ("lint:\n  keys:\n    fixx: F\n", 3, "no action `fixx`"),
+            (
+                "lint:\n  keys:\n    fix: Hyper-f\n",
+                3,
+                "unknown key `Hyper-f`",
+            ),
+            ("lint:\n  keys:\n    fix: s\n", 0, "bound to both"),
+            ("lint:\n  keys: [\n", 0, ""),
+            ("nope:\n  keys: {}\n", 1, "no mode `nope`"),
+        ];
+        for (src, line, text) in cases {
+            let e =
+                Keymap::from_files(&[("keymap.yaml", DEFAULT), ("keys.yaml", src)]).unwrap_err();
+            assert!(e.to_string().contains(text), "{e}");
+            if line > 0 {
+                assert_eq!((e.file.as_str(), e.line), ("keys.yaml", line), "{e}");
+                assert!(e.column > 0, "{e}");
             }
         }
+        // The syntax error is located by the parser.
+        let e = Keymap::from_files(&[
+            ("keymap.yaml", DEFAULT),
+            ("keys.yaml", "lint:\n  keys: [\n"),
+        ])
+        .unwrap_err();
+        assert!(e.line > 0, "{e}");
     }
 
     #[test]
-    fn labels() {
-        let down = bindings(M::Browse).next().unwrap();
-        assert_eq!(keys_label(down), "j/↓");
-        assert_eq!(ctrl('r').label(), "Ctrl-r");
-        assert_eq!(ch(' ').label(), "Space");
+    fn load_falls_back_to_the_defaults_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k, w) = Keymap::load(Some(dir.path()));
+        assert_eq!((k, w), (Keymap::defaults(), None));
+        std::fs::write(
+            dir.path().join("keys.yaml"),
+            "lint:\n  keys:\n    fix: ''\n    x: y\n",
+        )
+        .unwrap();
+        let (k, w) = Keymap::load(Some(dir.path()));
+        assert_eq!(k, Keymap::defaults());
+        assert!(w.unwrap().contains("keys.yaml:4:"));
     }
 }

@@ -1,21 +1,26 @@
 //! The terminal workbench: the only module that imports ratatui, crossterm and ratatui-image.
 //!
-//! One channel of [`msg::Msg`] is fed by the input thread, the image workers, the folder
-//! watcher and the signal thread. The loop blocks on it (no polling, no tick), lets
-//! [`app::App::update`] change state, and draws only when something changed, at most once per
-//! frame interval.
+//! One channel of [`msg::Msg`] is fed by the input thread, the image workers, the screens'
+//! jobs, the folder watcher and the signal thread. The loop blocks on it (no polling, no tick),
+//! lets [`app::App::update`] change state, and draws only when something changed, at most once
+//! per frame interval. Every screen is a [`screen::Screen`]: it gets a context, answers with
+//! effects and draws through `&self`; [`screens::OPENERS`] registers the ones the browser opens.
 
 pub mod app;
 pub mod bulk;
+pub mod command;
+pub mod config;
 pub mod editor;
 pub mod images;
+pub mod job;
 pub mod keymap;
 pub mod layout;
 pub mod msg;
+pub mod popups;
+pub mod screen;
 pub mod screens;
 pub mod terminal;
 pub mod theme;
-pub mod views;
 pub mod watch;
 pub mod widgets;
 
@@ -29,7 +34,9 @@ use ratatui_image::picker::{Picker, ProtocolType};
 use crate::dataset::{Journal, ScanOptions, scan};
 
 use app::App;
+use keymap::Keymap;
 use msg::Msg;
+use screen::{Level, Status};
 use terminal::TerminalGuard;
 use theme::Theme;
 
@@ -89,11 +96,14 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
         Err(e) => (Err(e), None),
     };
     let dataset = scan(&root, &ScanOptions::default())?;
-    let (theme, warnings) = Theme::load(
+    let config = theme::config_dir();
+    let (theme, mut warnings) = Theme::load(
         &options.theme,
-        theme::config_dir().as_deref(),
+        config.as_deref(),
         theme::no_color_requested(),
     );
+    let (keys, keys_warning) = Keymap::load(config.as_deref());
+    warnings.extend(keys_warning);
 
     let mut guard = TerminalGuard::enter()?;
     // The picker's queries must be answered before the input thread starts reading.
@@ -112,19 +122,20 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
         tx,
         Rect::new(0, 0, size.width, size.height),
     );
+    app.keys = keys;
     if let Some(crate::dataset::journal::Recovery::Completed(entry)) = recovery {
-        app.status = Some(app::Status {
+        app.status = Some(Status {
             text: format!("finished an interrupted change: {}", entry.description),
-            level: app::Level::Warn,
+            level: Level::Warn,
         });
     }
     if let Some(file) = lora {
-        screens::lora::open(&mut app, file);
+        app.open(|ctx| screens::lora::open_file(ctx, file));
     }
     if let Some(w) = warnings.into_iter().next() {
-        app.status = Some(app::Status {
+        app.status = Some(Status {
             text: w,
-            level: app::Level::Warn,
+            level: Level::Warn,
         });
     }
     app.update(Msg::Input(ratatui::crossterm::event::Event::Resize(
@@ -191,7 +202,7 @@ fn event_loop(
         if app.dirty {
             let due = last_draw.map_or(Instant::now(), |t| t + FRAME);
             if Instant::now() >= due {
-                terminal.draw(|f| views::draw(f, app))?;
+                terminal.draw(|f| app.draw(f))?;
                 app.dirty = false;
                 last_draw = Some(Instant::now());
             }

@@ -205,19 +205,11 @@ pub struct ThemeError {
 }
 
 fn parse_file(file: &str, source: &str) -> Result<ThemeFile, ThemeError> {
-    serde_saphyr::from_str::<ThemeFile>(source).map_err(|err| {
-        let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
-        ThemeError {
-            file: file.to_string(),
-            line,
-            column,
-            message: err
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        }
+    crate::tui::config::parse(source).map_err(|e| ThemeError {
+        file: file.to_string(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use lorabench::dataset::{Journal, ScanOptions, scan};
 use lorabench::tui::app::App;
 use lorabench::tui::msg::Msg;
+use lorabench::tui::screens::browser::Browser;
 use lorabench::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -128,9 +129,7 @@ impl Harness {
 
     pub fn draw(&mut self) -> &TestBackend {
         let app = &self.app;
-        self.terminal
-            .draw(|f| lorabench::tui::views::draw(f, app))
-            .unwrap();
+        self.terminal.draw(|f| app.draw(f)).unwrap();
         self.terminal.backend()
     }
 
@@ -138,6 +137,11 @@ impl Harness {
     pub fn screen(&mut self) -> String {
         self.settle();
         self.draw().to_string()
+    }
+
+    /// The browser (the bottom screen).
+    pub fn b(&self) -> &Browser {
+        self.app.browser().unwrap()
     }
 
     pub fn current_name(&self) -> String {

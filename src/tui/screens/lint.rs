@@ -1,34 +1,41 @@
-//! The Lint screen: `dataset::lint::run` on a worker thread, findings shown as they stream in,
-//! grouped by severity and kind, filterable; Enter shows the image, `f` previews a safe fix.
+//! The Lint screen: `dataset::lint::run` as a background job, findings shown as they stream
+//! in, grouped by severity and kind, filterable; a finding's image can be shown in the browser
+//! and a safe fix previewed as a diff.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::dataset::lint::{self, Finding, Kind, LintEvent, Severity, Summary, fix};
+use crate::tui::job::{Job, Update};
+use crate::tui::keymap::nav;
+use crate::tui::layout::inner;
+use crate::tui::screen::{
+    Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Screen, list_commands,
+};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::panel::{gauge, panel, plural, truncate_left};
 
-use super::form::{Form, FormId, Values};
-use super::{Preview, Screen, ScreenMsg, set_status, show_in_browser};
-use crate::tui::app::{App, Level};
-use crate::tui::keymap::Action;
+use super::target;
+use crate::tui::popups::Popup;
+use crate::tui::popups::form::{Form, FormId, Values};
+use crate::tui::popups::preview::Preview;
 
-#[derive(Debug)]
-pub enum LintMsg {
-    Event {
-        generation: u64,
-        event: LintEvent,
-    },
-    Done {
-        generation: u64,
-        result: Result<Summary, String>,
-    },
-}
+pub const MODE: &str = "lint";
+const JUMP: &str = "jump";
+const FIX: &str = "fix";
+const SEVERITY: &str = "severity";
+const FILTER: &str = "filter";
+const TRIGGER: &str = "trigger";
+const TARGET: &str = "target";
+const RERUN: &str = "rerun";
+const CLOSE: &str = "close";
 
 pub struct LintScreen {
     /// In arrival order (never reordered, so indices stay valid while more arrive).
     pub findings: Vec<Finding>,
-    /// Images checked, of total.
-    pub progress: (usize, usize),
-    pub running: bool,
     pub summary: Option<Summary>,
     pub error: Option<String>,
     /// Show only this severity.
@@ -37,10 +44,27 @@ pub struct LintScreen {
     pub filter: String,
     /// The finding under the cursor (index into `findings`).
     pub selected: Option<usize>,
-    pub form: Option<Form>,
-    pub preview: Option<Preview>,
-    generation: u64,
-    cancel: Arc<AtomicBool>,
+    pub popup: Option<Popup>,
+    /// Images checked, of total.
+    progress: (usize, usize),
+    job: Job<LintEvent, Summary>,
+}
+
+/// Opens the Lint screen and starts checking the dataset.
+pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
+    let mut s = LintScreen {
+        findings: Vec::new(),
+        summary: None,
+        error: None,
+        severity: None,
+        filter: String::new(),
+        selected: None,
+        popup: None,
+        progress: (0, 0),
+        job: Job::new(),
+    };
+    s.start(ctx);
+    Box::new(s)
 }
 
 impl LintScreen {
@@ -68,6 +92,20 @@ impl LintScreen {
         self.selected.and_then(|i| self.findings.get(i))
     }
 
+    pub fn running(&self) -> bool {
+        self.job.running()
+    }
+
+    /// Images checked, of total.
+    pub fn progress(&self) -> (usize, usize) {
+        self.progress
+    }
+
+    /// The run the findings come from (a message of an earlier one is dropped).
+    pub fn generation(&self) -> u64 {
+        self.job.generation()
+    }
+
     /// Counts by severity of everything found so far.
     pub fn counts(&self) -> [usize; 3] {
         let mut c = [0; 3];
@@ -77,13 +115,23 @@ impl LintScreen {
         c
     }
 
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// Stops the worker (it notices between images).
-    pub fn stop(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+    /// (Re)starts the check on the dataset as it is now; a run in progress is cancelled and
+    /// its results dropped.
+    fn start(&mut self, ctx: &mut Ctx) {
+        self.findings.clear();
+        self.selected = None;
+        self.summary = None;
+        self.error = None;
+        self.progress = (0, ctx.dataset.items.iter().filter(|i| !i.excluded).count());
+        let dataset = ctx.dataset.clone();
+        let options = ctx.target.clone();
+        let started = self.job.start(ctx.tx, "lint", move |r| {
+            let result = lint::run(&dataset, &options, r.flag(), |event| r.item(event));
+            result.map(|r| r.summary).map_err(|e| e.to_string())
+        });
+        if let Err(e) = started {
+            self.error = Some(e);
+        }
     }
 
     fn move_cursor(&mut self, delta: isize) {
@@ -96,7 +144,7 @@ impl LintScreen {
             .selected
             .and_then(|s| shown.iter().position(|&i| i == s));
         let to = match pos {
-            Some(p) => (p as isize + delta).clamp(0, shown.len() as isize - 1) as usize,
+            Some(p) => nav::moved(p, shown.len(), delta),
             None => 0,
         };
         self.selected = Some(shown[to]);
@@ -109,227 +157,408 @@ impl LintScreen {
             self.selected = shown.first().copied();
         }
     }
-}
 
-fn screen(app: &mut App) -> Option<&mut LintScreen> {
-    match app.screen.as_mut() {
-        Some(Screen::Lint(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// Opens the Lint screen and starts checking the dataset.
-pub fn open(app: &mut App) {
-    super::close(app);
-    app.screen = Some(Screen::Lint(Box::new(LintScreen {
-        findings: Vec::new(),
-        progress: (0, 0),
-        running: false,
-        summary: None,
-        error: None,
-        severity: None,
-        filter: String::new(),
-        selected: None,
-        form: None,
-        preview: None,
-        generation: 0,
-        cancel: Arc::new(AtomicBool::new(false)),
-    })));
-    start(app);
-}
-
-/// (Re)starts the check on the dataset as it is now; a run in progress is cancelled and its
-/// results dropped.
-pub fn start(app: &mut App) {
-    let dataset = app.dataset.clone();
-    let tx = app.tx.clone();
-    let options = app.target.clone();
-    let Some(s) = screen(app) else { return };
-    s.stop();
-    s.generation += 1;
-    s.cancel = Arc::new(AtomicBool::new(false));
-    s.findings.clear();
-    s.selected = None;
-    s.summary = None;
-    s.error = None;
-    s.progress = (0, dataset.items.iter().filter(|i| !i.excluded).count());
-    s.running = true;
-    let (generation, cancel) = (s.generation, s.cancel.clone());
-    let spawned = std::thread::Builder::new()
-        .name("lint".into())
-        .spawn(move || {
-            let events = tx.clone();
-            let result = lint::run(&dataset, &options, &cancel, |event| {
-                let _ = events.send(ScreenMsg::Lint(LintMsg::Event { generation, event }).into());
-            });
-            let result = result.map(|r| r.summary).map_err(|e| e.to_string());
-            let _ = tx.send(ScreenMsg::Lint(LintMsg::Done { generation, result }).into());
-        });
-    if let Err(e) = spawned
-        && let Some(s) = screen(app)
-    {
-        s.running = false;
-        s.error = Some(format!("cannot start the lint worker: {e}"));
-    }
-}
-
-pub fn on_msg(app: &mut App, msg: LintMsg) {
-    let Some(s) = screen(app) else { return };
-    match msg {
-        LintMsg::Event { generation, .. } | LintMsg::Done { generation, .. }
-            if generation != s.generation => {}
-        LintMsg::Event { event, .. } => match event {
-            LintEvent::Finding(f) => {
-                s.findings.push(f);
-                s.keep_selection();
+    fn on_job(&mut self, update: Update<LintEvent, Summary>) {
+        match update {
+            Update::Progress => {}
+            Update::Item(LintEvent::Finding(f)) => {
+                self.findings.push(f);
+                self.keep_selection();
             }
-            LintEvent::Progress { done, total } => s.progress = (done, total),
-        },
-        LintMsg::Done { result, .. } => {
-            s.running = false;
-            match result {
-                Ok(summary) => {
-                    s.progress.0 = if summary.cancelled {
-                        s.progress.0
-                    } else {
-                        s.progress.1
-                    };
-                    s.summary = Some(summary);
+            Update::Item(LintEvent::Progress { done, total }) => self.progress = (done, total),
+            Update::Done(Ok(summary)) => {
+                if !summary.cancelled {
+                    self.progress.0 = self.progress.1;
                 }
-                Err(e) => s.error = Some(e),
+                self.summary = Some(summary);
             }
+            Update::Done(Err(e)) => self.error = Some(e),
         }
     }
-}
 
-pub fn on_action(app: &mut App, action: Action) {
-    let Some(Screen::Lint(s)) = app.screen.as_mut() else {
-        return;
-    };
-    let target = &app.target;
-    if let Some(step) = super::cursor_step(action) {
-        s.move_cursor(step);
-        return;
-    }
-    match action {
-        Action::CycleSeverity => {
-            s.severity = match s.severity {
-                None => Some(Severity::Error),
-                Some(Severity::Error) => Some(Severity::Warning),
-                Some(Severity::Warning) => Some(Severity::Info),
-                Some(Severity::Info) => None,
-            };
-            s.keep_selection();
+    fn action(&mut self, ctx: &mut Ctx, action: &str) -> Effects {
+        if let Some(step) = nav::step(action, 10) {
+            self.move_cursor(step);
+            return Vec::new();
         }
-        Action::Filter => {
-            s.form = Some(Form::new(
-                FormId::LintFilter,
-                "Filter findings",
-                &[("text", s.filter.clone())],
-                "kind, path or message text · empty shows all",
-            ));
-        }
-        Action::Trigger => {
-            let word = target.trigger.clone().unwrap_or_default();
-            s.form = Some(Form::new(
-                FormId::LintTrigger,
-                "Trigger word",
-                &[("trigger", word)],
-                "every caption should hold it (checked as missing-trigger) · empty: no check",
-            ));
-        }
-        Action::Target => s.form = Some(super::target::form(target)),
-        Action::Rerun => start(app),
-        Action::Jump => {
-            let target = s.current().map(|f| (f.item, f.path.clone()));
-            match target {
-                Some((Some(i), path)) => {
-                    // By path first: a rescan since the check may have renumbered the items.
-                    let i = app.dataset.index_of(&path).unwrap_or(i);
-                    if i < app.dataset.items.len() {
-                        show_in_browser(app, i);
+        match action {
+            SEVERITY => {
+                self.severity = match self.severity {
+                    None => Some(Severity::Error),
+                    Some(Severity::Error) => Some(Severity::Warning),
+                    Some(Severity::Warning) => Some(Severity::Info),
+                    Some(Severity::Info) => None,
+                };
+                self.keep_selection();
+            }
+            FILTER => {
+                self.popup = Some(Popup::Form(Form::new(
+                    FormId::LintFilter,
+                    "Filter findings",
+                    &[("text", self.filter.clone())],
+                    "kind, path or message text · empty shows all",
+                )));
+            }
+            TRIGGER => {
+                let word = ctx.target.trigger.clone().unwrap_or_default();
+                self.popup = Some(Popup::Form(Form::new(
+                    FormId::LintTrigger,
+                    "Trigger word",
+                    &[("trigger", word)],
+                    "every caption should hold it (checked as missing-trigger) · empty: no check",
+                )));
+            }
+            TARGET => self.popup = Some(Popup::Form(target::form(ctx.target))),
+            RERUN => self.start(ctx),
+            JUMP => {
+                return match self.current().map(|f| (f.item, f.path.clone())) {
+                    Some((Some(index), path)) => {
+                        vec![Effect::Browse(Browse::Item { path, index })]
                     }
+                    Some((None, _)) => vec![Effect::status(
+                        Level::Info,
+                        "this finding is about no single image",
+                    )],
+                    None => Vec::new(),
+                };
+            }
+            FIX => return self.preview_fix(ctx),
+            CLOSE => {
+                if self.job.running() {
+                    // The worker notices between images and reports what it had.
+                    self.job.cancel();
+                    return vec![Effect::status(Level::Info, "lint stopped")];
                 }
-                Some((None, _)) => set_status(
-                    app,
-                    Level::Info,
-                    "this finding is about no single image".into(),
+                return vec![Effect::Close];
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Plans the safe fix for the selected finding's kind (over the whole dataset) and shows it.
+    fn preview_fix(&mut self, ctx: &Ctx) -> Effects {
+        let Some(kind) = self.current().map(|f| f.kind) else {
+            return Vec::new();
+        };
+        if !fixable(kind) {
+            let fixable: Vec<&str> = fix::FIXABLE.iter().map(|k| k.id()).collect();
+            return vec![Effect::status(
+                Level::Warn,
+                format!(
+                    "{kind} has no automatic fix (fixable: {})",
+                    fixable.join(", ")
                 ),
-                None => {}
-            }
+            )];
         }
-        Action::Fix => preview_fix(app),
-        Action::Close | Action::Escape => {
-            if s.running {
-                s.stop();
-                set_status(app, Level::Info, "lint stopped".into());
-            } else {
-                super::close(app);
+        match fix::plan(ctx.dataset, &[kind], ctx.target.trigger.as_deref()) {
+            Ok(plan) => {
+                let n = plan.edits.len();
+                self.popup = Some(Popup::Preview(Preview::new(
+                    format!("Fix {kind}: {n} caption{}", plural(n)),
+                    format!("lint fix {kind}"),
+                    plan,
+                )));
+                Vec::new()
             }
+            Err(e) => vec![Effect::status(Level::Warn, e.to_string())],
         }
-        _ => {}
     }
 }
 
-/// Plans the safe fix for the selected finding's kind (over the whole dataset) and shows it.
-fn preview_fix(app: &mut App) {
-    let Some(s) = screen(app) else { return };
-    let Some(kind) = s.current().map(|f| f.kind) else {
-        return;
-    };
-    if !fix::FIXABLE.contains(&kind) {
-        let fixable: Vec<&str> = fix::FIXABLE.iter().map(|k| k.id()).collect();
-        return set_status(
-            app,
-            Level::Warn,
-            format!(
-                "{kind} has no automatic fix (fixable: {})",
-                fixable.join(", ")
-            ),
-        );
+impl Drop for LintScreen {
+    fn drop(&mut self) {
+        self.job.cancel();
     }
-    let trigger = app.target.trigger.clone();
-    match fix::plan(&app.dataset, &[kind], trigger.as_deref()) {
-        Ok(plan) => {
-            let n = plan.edits.len();
-            let preview = Preview::new(
-                format!("Fix {kind}: {n} caption{}", crate::tui::app::plural(n)),
-                format!("lint fix {kind}"),
-                plan,
-            );
-            if let Some(s) = screen(app) {
-                s.preview = Some(preview);
-            }
-        }
-        Err(e) => set_status(app, Level::Warn, e.to_string()),
-    }
-}
-
-pub fn submit(app: &mut App, values: Values) -> Result<(), String> {
-    let Some(s) = screen(app) else { return Ok(()) };
-    match values.id {
-        FormId::LintFilter => {
-            s.filter = values.get(0).to_string();
-            s.keep_selection();
-        }
-        FormId::LintTrigger => {
-            let word = values.get(0);
-            if word.contains(',') {
-                return Err("one tag, without commas".into());
-            }
-            app.target.trigger = (!word.is_empty()).then(|| word.to_string());
-            start(app);
-        }
-        FormId::Target => {
-            app.target = super::target::parse(&values, &app.target)?;
-            start(app);
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 /// Whether `kind` has a safe fix (the view marks those findings).
 pub fn fixable(kind: Kind) -> bool {
     fix::FIXABLE.contains(&kind)
+}
+
+impl Screen for LintScreen {
+    fn mode(&self) -> &'static str {
+        MODE
+    }
+
+    fn title(&self) -> &'static str {
+        "Lint"
+    }
+
+    fn commands(&self, _ctx: &DrawCtx) -> Vec<Command> {
+        let on_image = self.current().is_some_and(|f| f.item.is_some());
+        let can_fix = self.current().is_some_and(|f| fixable(f.kind));
+        let mut c = list_commands();
+        c.extend([
+            Command::new(JUMP, "show the image in the browser")
+                .bar("show", 1)
+                .off_if(!on_image, "the selected finding is about no single image"),
+            Command::new(FIX, "fix this kind (preview first)")
+                .bar("fix", 1)
+                .off_if(!can_fix, "the selected kind has no automatic fix"),
+            Command::new(SEVERITY, "severity: all, errors, warnings, infos").bar("severity", 2),
+            Command::new(FILTER, "filter findings").bar("filter", 2),
+            Command::new(TRIGGER, "trigger word to check").bar("trigger", 3),
+            Command::new(TARGET, "training target: trainer, model, resolution, batch")
+                .bar("target", 3),
+            Command::new(RERUN, "check again").bar("rerun", 2),
+            Command::new(nav::HELP, "help").bar("help", 0),
+            Command::new(
+                CLOSE,
+                if self.job.running() {
+                    "stop checking"
+                } else {
+                    "back to the browser"
+                },
+            )
+            .bar(if self.job.running() { "stop" } else { "back" }, 0),
+        ]);
+        c
+    }
+
+    fn event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
+        match event {
+            Event::Key {
+                action: Some(a), ..
+            } => self.action(ctx, a),
+            Event::Message(msg) => {
+                if let Some(u) = self.job.take(msg) {
+                    self.on_job(u);
+                }
+                Vec::new()
+            }
+            // Fixed captions are checked again.
+            Event::Reloaded { .. } => {
+                self.start(ctx);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame, body: Rect, ctx: &DrawCtx) {
+        let t = ctx.theme;
+        let [top, main] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
+        let (done, total) = self.progress();
+        let [e, w, i] = self.counts();
+        let cancelled = self.summary.as_ref().is_some_and(|x| x.cancelled);
+        let state = if self.running() {
+            "checking"
+        } else if cancelled {
+            "stopped"
+        } else if self.error.is_some() {
+            "failed"
+        } else {
+            "done"
+        };
+        let ratio = if total == 0 {
+            if self.running() { 0.0 } else { 1.0 }
+        } else {
+            done as f64 / total as f64
+        };
+        gauge(
+            frame,
+            top,
+            ratio,
+            format!("{state}: {done}/{total} images · {e} errors, {w} warnings, {i} infos"),
+            t,
+        );
+        let [list_area, detail_area] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Min(20)]).areas(main);
+        self.draw_list(frame, list_area, ctx);
+        self.draw_detail(frame, detail_area, t);
+    }
+
+    crate::tui::screen::popup_slot!(popup);
+
+    fn submit(&mut self, ctx: &mut Ctx, values: Values) -> Result<Effects, String> {
+        match values.id {
+            FormId::LintFilter => {
+                self.filter = values.get(0).to_string();
+                self.keep_selection();
+            }
+            FormId::LintTrigger => {
+                let word = values.get(0);
+                if word.contains(',') {
+                    return Err("one tag, without commas".into());
+                }
+                ctx.target.trigger = (!word.is_empty()).then(|| word.to_string());
+                self.start(ctx);
+            }
+            FormId::Target => {
+                *ctx.target = target::parse(&values, ctx.target)?;
+                self.start(ctx);
+            }
+            _ => {}
+        }
+        Ok(Vec::new())
+    }
+}
+
+// ----- drawing -----
+
+fn severity_style(sev: Severity, t: &Theme) -> Style {
+    match sev {
+        Severity::Error => t.error,
+        Severity::Warning => t.warning,
+        Severity::Info => t.accent,
+    }
+}
+
+impl LintScreen {
+    fn draw_list(&self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+        let t = ctx.theme;
+        let o = ctx.target;
+        let mut title = vec![Span::raw(format!(" Lint · {} ", target::label(o)))];
+        if let Some(sev) = self.severity {
+            title.push(Span::styled(format!("· {}s only ", sev.as_str()), t.accent));
+        }
+        if !self.filter.is_empty() {
+            title.push(Span::styled(
+                format!("· filter: {} ", self.filter),
+                t.accent,
+            ));
+        }
+        if let Some(w) = &o.trigger {
+            title.push(Span::styled(format!("· trigger: {w} "), t.dim));
+        }
+        let block = panel(Line::from(title), true, t);
+        let room = inner(area);
+        frame.render_widget(block, area);
+        let shown = self.shown();
+        let mut lines: Vec<Line> = Vec::new();
+        let mut cursor_line = 0;
+        let width = usize::from(room.width);
+        let mut group = None;
+        for (pos, &fi) in shown.iter().enumerate() {
+            let f = &self.findings[fi];
+            if group != Some((f.severity, f.kind)) {
+                group = Some((f.severity, f.kind));
+                let n = shown[pos..]
+                    .iter()
+                    .take_while(|&&j| {
+                        let g = &self.findings[j];
+                        (g.severity, g.kind) == (f.severity, f.kind)
+                    })
+                    .count();
+                let fix = if fixable(f.kind) { " · fixable" } else { "" };
+                lines.push(Line::styled(
+                    format!("{} · {} ({n}){fix}", f.severity.as_str(), f.kind),
+                    severity_style(f.severity, t).patch(t.title),
+                ));
+            }
+            let selected = self.selected == Some(fi);
+            if selected {
+                cursor_line = lines.len();
+            }
+            let path = truncate_left(&f.path.to_string_lossy(), 28);
+            let text = format!("  {path:<28} {}", f.message);
+            let text: String = text.chars().take(width).collect();
+            let style = if selected { t.cursor } else { t.base };
+            lines.push(Line::styled(format!("{text:<width$}"), style));
+        }
+        if lines.is_empty() {
+            let msg = if self.running() {
+                "checking…"
+            } else if let Some(e) = &self.error {
+                e.as_str()
+            } else if self.findings.is_empty() {
+                "no findings: the trainer will read this dataset as it is"
+            } else {
+                "nothing matches the severity and text filters"
+            };
+            lines.push(Line::styled(msg, t.dim));
+        }
+        let height = usize::from(room.height);
+        let offset = (cursor_line + 1).saturating_sub(height);
+        frame.render_widget(
+            Paragraph::new(lines).scroll((offset.min(usize::from(u16::MAX)) as u16, 0)),
+            room,
+        );
+    }
+
+    fn draw_detail(&self, frame: &mut Frame, area: Rect, t: &Theme) {
+        let block = panel(Line::from(" Finding "), false, t);
+        let Some(f) = self.current() else {
+            frame.render_widget(block, area);
+            return;
+        };
+        let mut lines = vec![
+            Line::from(vec![
+                Span::styled(f.severity.as_str(), severity_style(f.severity, t)),
+                Span::styled(format!(" · {}", f.kind), t.title),
+            ]),
+            Line::styled(f.path.to_string_lossy().into_owned(), t.accent),
+            Line::raw(""),
+            Line::styled(f.message.clone(), t.base),
+        ];
+        if !f.hint.is_empty() {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(format!("hint: {}", f.hint), t.dim));
+        }
+        if fixable(f.kind) {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                format!("every {} finding can be fixed (diff first)", f.kind),
+                t.ok,
+            ));
+        }
+        frame.render_widget(
+            Paragraph::new(lines)
+                .block(block)
+                .wrap(Wrap { trim: false }),
+            area,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::screens::testing::Bench;
+
+    #[test]
+    fn lint_runs_through_its_context_and_jumps_to_an_image() {
+        let mut b = Bench::new(&[("a.png", Some("x, x")), ("b.png", None)]);
+        let mut s = b.open(open);
+        b.pump(&mut *s, |s| !downcast(s).running());
+        let lint = downcast(&*s);
+        assert!(lint.findings.iter().any(|f| f.kind == Kind::MissingCaption));
+        assert_eq!(lint.progress(), (2, 2));
+        // The missing caption is about one image: jump asks the browser to show it.
+        for _ in 0..20 {
+            if downcast(&*s)
+                .current()
+                .is_some_and(|f| f.kind == Kind::MissingCaption)
+            {
+                break;
+            }
+            b.key(&mut *s, "down");
+        }
+        let kinds: Vec<Kind> = downcast(&*s).findings.iter().map(|f| f.kind).collect();
+        let current = downcast(&*s).current().map(|f| f.kind);
+        assert_eq!(current, Some(Kind::MissingCaption), "{kinds:?}");
+        let effects = b.key(&mut *s, JUMP);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::Browse(Browse::Item { path, .. })] if path.ends_with("b.png")
+        ));
+        // On a finding about one image the command is enabled; fix is not (no automatic fix).
+        let commands = b.commands(&*s);
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.action == JUMP && c.disabled.is_none())
+        );
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.action == FIX && c.disabled.is_some())
+        );
+    }
+
+    fn downcast(s: &dyn Screen) -> &LintScreen {
+        s.as_any().downcast_ref().unwrap()
+    }
 }

@@ -1,73 +1,113 @@
-//! The LoRA screen: one file's inspection, and convert / merge / resize / mix / extract run
-//! from a small form on a worker thread, with a gauge fed by the core's progress callback and
-//! Esc setting its cancel flag.
+//! The LoRA screen: one file's inspection (the core's rows, as `lora inspect` prints them), and
+//! convert / merge / resize / mix / extract run from a small form as a background job, with a
+//! gauge fed by the core's progress callback and a cancel that the core checks.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::lora::args;
 use crate::lora::convert::{self, Target};
 use crate::lora::extract::{self, ExtractFileOptions, SvdMethod};
 use crate::lora::inspect::{self, Inspection};
-use crate::lora::lowrank::RankRule;
 use crate::lora::merge::{self, MergeInput};
 use crate::lora::mix::{self, MixInput};
 use crate::lora::progress::Task;
+use crate::lora::report::{self, Tone};
 use crate::lora::resize;
 use crate::lora::safetensors::Dtype;
+use crate::tui::job::{Job, Reporter, Update};
+use crate::tui::keymap::nav;
+use crate::tui::msg::Msg;
+use crate::tui::screen::{
+    Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Screen, list_commands,
+};
+use crate::tui::theme::Theme;
+use crate::tui::widgets::panel::{gauge, panel};
 
-use super::form::{Form, FormId, Values};
-use super::{Screen, ScreenMsg, set_status};
-use crate::tui::app::{App, Level};
-use crate::tui::keymap::Action;
+use crate::tui::popups::Popup;
+use crate::tui::popups::form::{Form, FormId, Values};
 
-#[derive(Debug)]
-pub enum LoraMsg {
-    Inspected {
-        generation: u64,
-        result: Box<Result<Inspection, String>>,
-    },
-    Progress {
-        job: u64,
-        done: u64,
-        total: u64,
-        item: String,
-    },
-    Finished {
-        job: u64,
-        result: Result<String, String>,
-    },
-}
+pub const MODE: &str = "lora";
+const CONVERT: &str = "convert";
+const MERGE: &str = "merge";
+const RESIZE: &str = "resize";
+const MIX: &str = "mix";
+const EXTRACT: &str = "extract";
+const OPEN: &str = "open";
+const CLOSE: &str = "close";
 
-/// An operation running on the worker.
-pub struct Job {
-    pub what: &'static str,
-    pub done: u64,
-    pub total: u64,
-    /// What it works on now (a tensor or module name).
-    pub item: String,
-    pub cancelling: bool,
-    id: u64,
-    cancel: Arc<AtomicBool>,
-}
+/// Why the operations wait.
+const BUSY: &str = "an operation is running (cancel it first)";
+const NO_FILE: &str = "no LoRA file is open";
 
 pub struct LoraScreen {
     pub path: PathBuf,
     pub inspection: Option<Result<Inspection, String>>,
-    pub job: Option<Job>,
     /// How the last operation ended.
     pub outcome: Option<Result<String, String>>,
-    pub form: Option<Form>,
+    pub popup: Option<Popup>,
     pub scroll: u16,
-    generation: u64,
-    jobs: u64,
+    /// The running operation's name.
+    what: &'static str,
+    inspect: Job<(), Inspection>,
+    operation: Job<(), String>,
 }
 
+/// Opens the LoRA screen on `path` and inspects it in the background.
+pub fn open_file(ctx: &mut Ctx, path: PathBuf) -> Box<dyn Screen> {
+    let mut s = LoraScreen {
+        path,
+        inspection: None,
+        outcome: None,
+        popup: None,
+        scroll: 0,
+        what: "",
+        inspect: Job::new(),
+        operation: Job::new(),
+    };
+    s.start_inspect(ctx);
+    Box::new(s)
+}
+
+/// Opens the LoRA screen with the "which file" form (from the browser).
+pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
+    let mut s = LoraScreen {
+        path: PathBuf::new(),
+        inspection: None,
+        outcome: None,
+        popup: Some(Popup::Form(open_form(String::new()))),
+        scroll: 0,
+        what: "",
+        inspect: Job::new(),
+        operation: Job::new(),
+    };
+    s.start_inspect(ctx);
+    Box::new(s)
+}
+
+fn open_form(current: String) -> Form {
+    Form::new(
+        FormId::LoraOpen,
+        "Open a LoRA file",
+        &[("file", current)],
+        "a .safetensors path (relative to the dataset folder, or absolute)",
+    )
+}
+
+/// One operation, ready to run as a job.
+type Work = Box<dyn FnOnce(&mut Task<'_>) -> Result<String, String> + Send>;
+
 impl LoraScreen {
-    pub fn stop(&self) {
-        if let Some(j) = &self.job {
-            j.cancel.store(true, Ordering::Relaxed);
-        }
+    pub fn running(&self) -> bool {
+        self.operation.running()
+    }
+
+    pub fn cancelling(&self) -> bool {
+        self.operation.cancelling()
     }
 
     /// The folder outputs are written to when a form names a bare file.
@@ -94,424 +134,521 @@ impl LoraScreen {
             self.folder().join(p)
         }
     }
-}
 
-fn screen(app: &mut App) -> Option<&mut LoraScreen> {
-    match app.screen.as_mut() {
-        Some(Screen::Lora(s)) => Some(s),
-        _ => None,
+    /// A file a form names, which must exist.
+    fn existing(&self, text: &str, what: &str) -> Result<PathBuf, String> {
+        if text.is_empty() {
+            return Err(format!("give the {what} file"));
+        }
+        let p = self.resolve(text);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("{what}: no file at {}", p.display()))
+        }
     }
-}
 
-/// Opens the LoRA screen on `path` and inspects it in the background.
-pub fn open(app: &mut App, path: PathBuf) {
-    super::close(app);
-    app.screen = Some(Screen::Lora(Box::new(LoraScreen {
-        path,
-        inspection: None,
-        job: None,
-        outcome: None,
-        form: None,
-        scroll: 0,
-        generation: 0,
-        jobs: 0,
-    })));
-    start_inspect(app);
-}
-
-/// Opens the LoRA screen with the "which file" form (from the browser).
-pub fn open_prompt(app: &mut App) {
-    open(app, PathBuf::new());
-    if let Some(s) = screen(app) {
-        s.form = Some(open_form(String::new()));
+    /// An output path a form names: not empty, not the input.
+    fn output(&self, text: &str) -> Result<PathBuf, String> {
+        if text.is_empty() {
+            return Err("give the output file".into());
+        }
+        let p = self.resolve(text);
+        if p == self.path {
+            return Err("the output would overwrite the open file".into());
+        }
+        Ok(p)
     }
-}
 
-fn open_form(current: String) -> Form {
-    Form::new(
-        FormId::LoraOpen,
-        "Open a LoRA file",
-        &[("file", current)],
-        "a .safetensors path (relative to the dataset folder, or absolute)",
-    )
-}
-
-fn start_inspect(app: &mut App) {
-    let tx = app.tx.clone();
-    let Some(s) = screen(app) else { return };
-    s.generation += 1;
-    s.inspection = None;
-    s.scroll = 0;
-    if s.path.as_os_str().is_empty() || s.path.is_dir() {
-        return;
-    }
-    let (generation, path) = (s.generation, s.path.clone());
-    let _ = std::thread::Builder::new()
-        .name("lora-inspect".into())
-        .spawn(move || {
-            let result = inspect::inspect(&path).map_err(|e| e.to_string());
-            let _ = tx.send(
-                ScreenMsg::Lora(LoraMsg::Inspected {
-                    generation,
-                    result: Box::new(result),
-                })
-                .into(),
-            );
-        });
-}
-
-pub fn on_msg(app: &mut App, msg: LoraMsg) {
-    let Some(s) = screen(app) else { return };
-    match msg {
-        LoraMsg::Inspected { generation, result } if generation == s.generation => {
-            s.inspection = Some(*result);
-        }
-        LoraMsg::Progress {
-            job,
-            done,
-            total,
-            item,
-        } => {
-            if let Some(j) = s.job.as_mut().filter(|j| j.id == job) {
-                (j.done, j.total, j.item) = (done, total, item);
-            }
-        }
-        LoraMsg::Finished { job, result } if s.job.as_ref().is_some_and(|j| j.id == job) => {
-            let what = s.job.take().map_or("", |j| j.what);
-            let (level, text) = match &result {
-                Ok(t) => (Level::Info, format!("{what}: {t}")),
-                Err(e) => (Level::Error, format!("{what}: {e}")),
-            };
-            s.outcome = Some(result);
-            set_status(app, level, text);
-        }
-        _ => {}
-    }
-}
-
-pub fn on_action(app: &mut App, action: Action) {
-    let Some(s) = screen(app) else { return };
-    if s.job.is_some() {
-        // One operation at a time; Esc is the only thing that acts on it.
-        if matches!(action, Action::Close | Action::Escape)
-            && let Some(j) = s.job.as_mut()
-        {
-            j.cancel.store(true, Ordering::Relaxed);
-            j.cancelling = true;
-        }
-        return;
-    }
-    let stem = s.stem();
-    let form = match action {
-        Action::Down => {
-            s.scroll = s.scroll.saturating_add(1);
-            None
-        }
-        Action::Up => {
-            s.scroll = s.scroll.saturating_sub(1);
-            None
-        }
-        Action::PageDown => {
-            s.scroll = s.scroll.saturating_add(10);
-            None
-        }
-        Action::PageUp => {
-            s.scroll = s.scroll.saturating_sub(10);
-            None
-        }
-        Action::OpenLora => Some(open_form(s.path.display().to_string())),
-        Action::Convert => Some(Form::new(
-            FormId::Convert,
-            "Convert",
-            &[
-                ("to", "peft".into()),
-                ("output", format!("{stem}_converted.safetensors")),
-            ],
-            "to: kohya or peft · the strength is unchanged (alpha kept)",
-        )),
-        Action::Merge => Some(Form::new(
-            FormId::Merge,
-            "Merge into a base checkpoint",
-            &[
-                ("base", String::new()),
-                ("strength", "1.0".into()),
-                ("output", format!("{stem}_merged.safetensors")),
-            ],
-            "base: an SD1.5/SDXL single file, a diffusers UNet or a Flux transformer",
-        )),
-        Action::Resize => Some(Form::new(
-            FormId::Resize,
-            "Resize",
-            &[
-                ("rank", "16".into()),
-                ("output", format!("{stem}_resized.safetensors")),
-            ],
-            "rank: N, or sv_ratio=X, sv_fro=X, sv_cumulative=X · alpha recomputed, strength kept",
-        )),
-        Action::Mix => Some(Form::new(
-            FormId::Mix,
-            "Mix with other LoRAs",
-            &[
-                ("this weight", "1.0".into()),
-                ("others", String::new()),
-                ("rank", String::new()),
-                ("output", format!("{stem}_mixed.safetensors")),
-            ],
-            "others: FILE[:weight], comma-separated · rank empty: exact (ranks stacked)",
-        )),
-        Action::Extract => Some(Form::new(
-            FormId::Extract,
-            "Extract a LoRA from two checkpoints",
-            &[
-                ("base", String::new()),
-                ("tuned", String::new()),
-                ("rank", "32".into()),
-                ("output", "extracted.safetensors".into()),
-            ],
-            "the difference tuned - base, reduced to the rank (f16 factors)",
-        )),
-        Action::Close | Action::Escape => {
-            super::close(app);
+    fn start_inspect(&mut self, ctx: &Ctx) {
+        self.inspection = None;
+        self.scroll = 0;
+        if self.path.as_os_str().is_empty() || self.path.is_dir() {
+            self.inspect.drop_run();
             return;
         }
-        _ => None,
-    };
-    if let Some(f) = form {
-        s.form = Some(f);
+        let path = self.path.clone();
+        let started = self.inspect.start(ctx.tx, "lora-inspect", move |_| {
+            inspect::inspect(&path).map_err(|e| e.to_string())
+        });
+        if let Err(e) = started {
+            self.inspection = Some(Err(e));
+        }
     }
-}
 
-fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("{what}: `{text}` is not a number"))
-}
-
-/// A file a form names, which must exist.
-fn existing(s: &LoraScreen, text: &str, what: &str) -> Result<PathBuf, String> {
-    if text.is_empty() {
-        return Err(format!("give the {what} file"));
-    }
-    let p = s.resolve(text);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(format!("{what}: no file at {}", p.display()))
-    }
-}
-
-/// An output path a form names: not empty, not the input.
-fn output(s: &LoraScreen, text: &str) -> Result<PathBuf, String> {
-    if text.is_empty() {
-        return Err("give the output file".into());
-    }
-    let p = s.resolve(text);
-    if p == s.path {
-        return Err("the output would overwrite the open file".into());
-    }
-    Ok(p)
-}
-
-/// One operation, ready to run on the worker.
-type Work = Box<dyn FnOnce(&mut Task<'_>) -> Result<String, String> + Send>;
-
-pub fn submit(app: &mut App, v: Values) -> Result<(), String> {
-    let Some(s) = screen(app) else { return Ok(()) };
-    let input = s.path.clone();
-    let (what, work): (&'static str, Work) = match v.id {
-        FormId::LoraOpen => {
-            let p = PathBuf::from(v.get(0));
-            let p = if p.is_absolute() {
-                p
-            } else {
-                app.dataset.root.join(p)
-            };
-            if !p.is_file() {
-                return Err(format!("no file at {}", p.display()));
-            }
-            let s = screen(app).ok_or_else(String::new)?;
-            s.path = p;
-            s.outcome = None;
-            start_inspect(app);
-            return Ok(());
-        }
-        FormId::Convert => {
-            let to = match v.get(0) {
-                "kohya" => Target::Kohya,
-                "peft" => Target::Peft,
-                other => return Err(format!("to: `{other}`: use kohya or peft")),
-            };
-            let out = output(s, v.get(1))?;
-            (
-                "convert",
-                Box::new(move |task: &mut Task<'_>| {
-                    convert::convert(&input, &out, to, task)
-                        .map(|r| {
-                            format!(
-                                "{} modules from {} -> {}",
-                                r.modules,
-                                r.from,
-                                r.output.display()
-                            )
-                        })
-                        .map_err(|e| e.to_string())
-                }),
-            )
-        }
-        FormId::Merge => {
-            let base = existing(s, v.get(0), "base")?;
-            let strength: f32 = number(v.get(1), "strength")?;
-            let out = output(s, v.get(2))?;
-            (
-                "merge",
-                Box::new(move |task: &mut Task<'_>| {
-                    let inputs = [MergeInput {
-                        path: input,
-                        strength,
-                    }];
-                    merge::merge(&base, &inputs, &out, false, task)
-                        .map(|r| {
-                            format!(
-                                "{} modules into {} weights -> {}",
-                                r.modules_applied,
-                                r.weights_changed,
-                                r.output.display()
-                            )
-                        })
-                        .map_err(|e| e.to_string())
-                }),
-            )
-        }
-        FormId::Resize => {
-            let rule = match v.get(0).parse::<usize>() {
-                Ok(n) => RankRule::Fixed(n),
-                Err(_) => v.get(0).parse::<RankRule>().map_err(|e| e.to_string())?,
-            };
-            let out = output(s, v.get(1))?;
-            (
-                "resize",
-                Box::new(move |task: &mut Task<'_>| {
-                    resize::resize_file(&input, &out, rule, None, None, task)
-                        .map(|r| {
-                            format!(
-                                "{} modules ({}), mean retained {:.1}% -> {}",
-                                r.modules.len(),
-                                r.rule,
-                                r.mean_fro * 100.0,
-                                r.output.display()
-                            )
-                        })
-                        .map_err(|e| e.to_string())
-                }),
-            )
-        }
-        FormId::Mix => {
-            let weight: f32 = number(v.get(0), "this weight")?;
-            let mut inputs = vec![MixInput {
-                path: input,
-                weight,
-            }];
-            for part in v.get(1).split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (file, w) = match part.rsplit_once(':') {
-                    Some((f, w)) if w.parse::<f32>().is_ok() => (f, number(w, "weight")?),
-                    _ => (part, 1.0),
-                };
-                inputs.push(MixInput {
-                    path: existing(s, file, "LoRA")?,
-                    weight: w,
-                });
-            }
-            if inputs.len() < 2 {
-                return Err("others: name at least one other LoRA".into());
-            }
-            let rank = match v.get(2) {
-                "" => None,
-                r => Some(number::<usize>(r, "rank")?),
-            };
-            let out = output(s, v.get(3))?;
-            (
-                "mix",
-                Box::new(move |task: &mut Task<'_>| {
-                    mix::mix_files(&inputs, &out, rank, None, None, task)
-                        .map(|r| {
-                            format!(
-                                "{} files into {} modules -> {}",
-                                inputs.len(),
-                                r.modules.len(),
-                                r.output.display()
-                            )
-                        })
-                        .map_err(|e| e.to_string())
-                }),
-            )
-        }
-        FormId::Extract => {
-            let base = existing(s, v.get(0), "base")?;
-            let tuned = existing(s, v.get(1), "tuned")?;
-            let rank: usize = number(v.get(2), "rank")?;
-            let out = output(s, v.get(3))?;
-            let opts = ExtractFileOptions {
-                rank,
-                conv_rank: None,
-                method: SvdMethod::Auto,
-                clamp_quantile: None,
-                min_diff: 0.0,
-                dtype: Dtype::F16,
-            };
-            (
-                "extract",
-                Box::new(move |task: &mut Task<'_>| {
-                    extract::extract_file(&base, &tuned, &out, &opts, task)
-                        .map(|r| {
-                            format!(
-                                "{} modules ({} unchanged) -> {}",
-                                r.modules.len(),
-                                r.unchanged,
-                                r.output.display()
-                            )
-                        })
-                        .map_err(|e| e.to_string())
-                }),
-            )
-        }
-        _ => return Ok(()),
-    };
-    run_job(app, what, work)
-}
-
-fn run_job(app: &mut App, what: &'static str, work: Work) -> Result<(), String> {
-    let tx = app.tx.clone();
-    let Some(s) = screen(app) else { return Ok(()) };
-    s.jobs += 1;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let (id, flag) = (s.jobs, cancel.clone());
-    std::thread::Builder::new()
-        .name(format!("lora-{what}"))
-        .spawn(move || {
-            let progress = tx.clone();
-            let mut task = Task::new(&flag, |step| {
-                let _ = progress.send(
-                    ScreenMsg::Lora(LoraMsg::Progress {
-                        job: id,
-                        done: step.done,
-                        total: step.total,
-                        item: step.item.to_string(),
-                    })
-                    .into(),
-                );
-            });
-            let result = work(&mut task);
-            let _ = tx.send(ScreenMsg::Lora(LoraMsg::Finished { job: id, result }).into());
+    fn form(&self, action: &str) -> Option<Form> {
+        let stem = self.stem();
+        Some(match action {
+            OPEN => open_form(self.path.display().to_string()),
+            CONVERT => Form::new(
+                FormId::Convert,
+                "Convert",
+                &[
+                    ("to", "peft".into()),
+                    ("output", format!("{stem}_converted.safetensors")),
+                ],
+                "to: kohya or peft · the strength is unchanged (alpha kept)",
+            ),
+            MERGE => Form::new(
+                FormId::Merge,
+                "Merge into a base checkpoint",
+                &[
+                    ("base", String::new()),
+                    ("strength", "1.0".into()),
+                    ("output", format!("{stem}_merged.safetensors")),
+                ],
+                "base: an SD1.5/SDXL single file, a diffusers UNet or a Flux transformer",
+            ),
+            RESIZE => Form::new(
+                FormId::Resize,
+                "Resize",
+                &[
+                    ("rank", "16".into()),
+                    ("output", format!("{stem}_resized.safetensors")),
+                ],
+                "rank: N, or sv_ratio=X, sv_fro=X, sv_cumulative=X · alpha recomputed, strength kept",
+            ),
+            MIX => Form::new(
+                FormId::Mix,
+                "Mix with other LoRAs",
+                &[
+                    ("this weight", "1.0".into()),
+                    ("others", String::new()),
+                    ("rank", String::new()),
+                    ("output", format!("{stem}_mixed.safetensors")),
+                ],
+                "others: FILE[:weight], comma-separated · rank empty: exact (ranks stacked)",
+            ),
+            EXTRACT => Form::new(
+                FormId::Extract,
+                "Extract a LoRA from two checkpoints",
+                &[
+                    ("base", String::new()),
+                    ("tuned", String::new()),
+                    ("rank", "32".into()),
+                    ("output", "extracted.safetensors".into()),
+                ],
+                "the difference tuned - base, reduced to the rank (f16 factors)",
+            ),
+            _ => return None,
         })
-        .map_err(|e| format!("cannot start the worker: {e}"))?;
-    s.outcome = None;
-    s.job = Some(Job {
-        what,
-        done: 0,
-        total: 0,
-        item: String::new(),
-        cancelling: false,
-        id,
-        cancel,
-    });
-    Ok(())
+    }
+
+    fn action(&mut self, action: &str) -> Effects {
+        if let Some(step) = nav::step(action, 10) {
+            let to = (i64::from(self.scroll) + step as i64).clamp(0, i64::from(u16::MAX));
+            self.scroll = to as u16;
+            return Vec::new();
+        }
+        if action == CLOSE {
+            if self.operation.running() {
+                // One operation at a time; closing asks it to stop first.
+                self.operation.cancel();
+                return Vec::new();
+            }
+            return vec![Effect::Close];
+        }
+        if let Some(f) = self.form(action) {
+            self.popup = Some(Popup::Form(f));
+        }
+        Vec::new()
+    }
+
+    fn on_message(&mut self, msg: &mut Option<Msg>) -> Effects {
+        if let Some(Update::Done(result)) = self.inspect.take(msg) {
+            self.inspection = Some(result);
+        }
+        match self.operation.take(msg) {
+            Some(Update::Done(result)) => {
+                let (level, text) = match &result {
+                    Ok(t) => (Level::Info, format!("{}: {t}", self.what)),
+                    Err(e) => (Level::Error, format!("{}: {e}", self.what)),
+                };
+                self.outcome = Some(result);
+                vec![Effect::status(level, text)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for LoraScreen {
+    fn drop(&mut self) {
+        self.operation.cancel();
+    }
+}
+
+impl Screen for LoraScreen {
+    fn mode(&self) -> &'static str {
+        MODE
+    }
+
+    fn title(&self) -> &'static str {
+        "LoRA file"
+    }
+
+    fn commands(&self, _ctx: &DrawCtx) -> Vec<Command> {
+        let busy = self.operation.running();
+        let no_file = !matches!(self.inspection, Some(Ok(_)));
+        let op = |action, desc, label, importance| {
+            Command::new(action, desc)
+                .bar(label, importance)
+                .off_if(no_file, NO_FILE)
+                .off_if(busy, BUSY)
+        };
+        let mut c = list_commands();
+        c.extend([
+            op(CONVERT, "convert kohya/peft", "convert", 1),
+            op(MERGE, "merge into a base", "merge", 1),
+            op(RESIZE, "resize the rank", "resize", 1),
+            op(MIX, "mix with other LoRAs", "mix", 2),
+            Command::new(EXTRACT, "extract from two checkpoints")
+                .bar("extract", 2)
+                .off_if(busy, BUSY),
+            Command::new(OPEN, "open another file")
+                .bar("open", 1)
+                .off_if(busy, BUSY),
+            Command::new(nav::HELP, "help").bar("help", 0),
+            Command::new(
+                CLOSE,
+                if busy {
+                    "cancel the running operation"
+                } else {
+                    "back to the browser"
+                },
+            )
+            .bar(if busy { "cancel" } else { "back" }, 0),
+        ]);
+        c
+    }
+
+    fn event(&mut self, _ctx: &mut Ctx, event: Event) -> Effects {
+        match event {
+            Event::Key {
+                action: Some(a), ..
+            } => self.action(a),
+            Event::Message(msg) => self.on_message(msg),
+            _ => Vec::new(),
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame, body: Rect, ctx: &DrawCtx) {
+        let t = ctx.theme;
+        let [main, bottom] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(body);
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "no file".into());
+        let lines = match &self.inspection {
+            None if self.path.as_os_str().is_empty() => {
+                vec![Line::styled("no file open yet", t.dim)]
+            }
+            None => vec![Line::styled("reading…", t.dim)],
+            Some(Err(e)) => vec![Line::styled(e.clone(), t.error)],
+            Some(Ok(i)) => inspection_lines(i, t),
+        };
+        let block = panel(Line::from(format!(" LoRA · {name} ")), true, t);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .block(block)
+                .wrap(Wrap { trim: false })
+                .scroll((self.scroll, 0)),
+            main,
+        );
+        let block = panel(Line::from(" Operation "), false, t);
+        let room = block.inner(bottom);
+        frame.render_widget(block, bottom);
+        match &self.outcome {
+            _ if self.operation.running() => {
+                let p = self.operation.progress();
+                let state = if self.operation.cancelling() {
+                    "cancelling"
+                } else {
+                    self.what
+                };
+                let label = format!("{state}: {}/{} {}", p.done, p.total, p.item);
+                gauge(frame, room, p.ratio(), label, t);
+            }
+            Some(Ok(text)) => {
+                frame.render_widget(Line::styled(format!("done: {text}"), t.ok), room)
+            }
+            Some(Err(e)) => frame.render_widget(Line::styled(e.clone(), t.error), room),
+            None => frame.render_widget(
+                Line::styled("operations write their output beside the file", t.dim),
+                room,
+            ),
+        }
+    }
+
+    crate::tui::screen::popup_slot!(popup);
+
+    fn submit(&mut self, ctx: &mut Ctx, v: Values) -> Result<Effects, String> {
+        let input = self.path.clone();
+        let text = |e: args::ArgError| e.to_string();
+        let (what, work): (&'static str, Work) = match v.id {
+            FormId::LoraOpen => {
+                let p = PathBuf::from(v.get(0));
+                let p = if p.is_absolute() {
+                    p
+                } else {
+                    ctx.dataset.root.join(p)
+                };
+                if !p.is_file() {
+                    return Err(format!("no file at {}", p.display()));
+                }
+                self.path = p;
+                self.outcome = None;
+                self.start_inspect(ctx);
+                return Ok(Vec::new());
+            }
+            FormId::Convert => {
+                let to = match v.get(0) {
+                    "kohya" => Target::Kohya,
+                    "peft" => Target::Peft,
+                    other => return Err(format!("to: `{other}`: use kohya or peft")),
+                };
+                let out = self.output(v.get(1))?;
+                (
+                    "convert",
+                    Box::new(move |task: &mut Task<'_>| {
+                        convert::convert(&input, &out, to, task)
+                            .map(|r| {
+                                format!(
+                                    "{} modules from {} -> {}",
+                                    r.modules,
+                                    r.from,
+                                    r.output.display()
+                                )
+                            })
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+            FormId::Merge => {
+                let base = self.existing(v.get(0), "base")?;
+                let strength = args::strength(v.get(1), "strength").map_err(text)?;
+                let out = self.output(v.get(2))?;
+                (
+                    "merge",
+                    Box::new(move |task: &mut Task<'_>| {
+                        let inputs = [MergeInput {
+                            path: input,
+                            strength,
+                        }];
+                        merge::merge(&base, &inputs, &out, false, task)
+                            .map(|r| {
+                                format!(
+                                    "{} modules into {} weights -> {}",
+                                    r.modules_applied,
+                                    r.weights_changed,
+                                    r.output.display()
+                                )
+                            })
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+            FormId::Resize => {
+                let rule = args::rank_rule(v.get(0)).map_err(text)?;
+                let out = self.output(v.get(1))?;
+                (
+                    "resize",
+                    Box::new(move |task: &mut Task<'_>| {
+                        resize::resize_file(&input, &out, rule, None, None, task)
+                            .map(|r| {
+                                format!(
+                                    "{} modules ({}), mean retained {:.1}% -> {}",
+                                    r.modules.len(),
+                                    r.rule,
+                                    r.mean_fro * 100.0,
+                                    r.output.display()
+                                )
+                            })
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+            FormId::Mix => {
+                let weight = args::strength(v.get(0), "this weight").map_err(text)?;
+                let mut inputs = vec![MixInput {
+                    path: input,
+                    weight,
+                }];
+                for part in v.get(1).split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let (file, weight) = args::weighted_path(part).map_err(text)?;
+                    inputs.push(MixInput {
+                        path: self.existing(&file.to_string_lossy(), "LoRA")?,
+                        weight,
+                    });
+                }
+                if inputs.len() < 2 {
+                    return Err("others: name at least one other LoRA".into());
+                }
+                let rank = match v.get(2) {
+                    "" => None,
+                    r => Some(args::rank(r, "rank").map_err(text)?),
+                };
+                let out = self.output(v.get(3))?;
+                (
+                    "mix",
+                    Box::new(move |task: &mut Task<'_>| {
+                        mix::mix_files(&inputs, &out, rank, None, None, task)
+                            .map(|r| {
+                                format!(
+                                    "{} files into {} modules -> {}",
+                                    inputs.len(),
+                                    r.modules.len(),
+                                    r.output.display()
+                                )
+                            })
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+            FormId::Extract => {
+                let base = self.existing(v.get(0), "base")?;
+                let tuned = self.existing(v.get(1), "tuned")?;
+                let rank = args::rank(v.get(2), "rank").map_err(text)?;
+                let out = self.output(v.get(3))?;
+                let opts = ExtractFileOptions {
+                    rank,
+                    conv_rank: None,
+                    method: SvdMethod::Auto,
+                    clamp_quantile: None,
+                    min_diff: 0.0,
+                    dtype: Dtype::F16,
+                };
+                (
+                    "extract",
+                    Box::new(move |task: &mut Task<'_>| {
+                        extract::extract_file(&base, &tuned, &out, &opts, task)
+                            .map(|r| {
+                                format!(
+                                    "{} modules ({} unchanged) -> {}",
+                                    r.modules.len(),
+                                    r.unchanged,
+                                    r.output.display()
+                                )
+                            })
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+            _ => return Ok(Vec::new()),
+        };
+        self.operation
+            .start(ctx.tx, &format!("lora-{what}"), move |r: &Reporter<Msg>| {
+                let mut task = Task::new(r.flag(), |step| {
+                    r.progress(step.done, step.total, step.item);
+                });
+                work(&mut task)
+            })?;
+        self.what = what;
+        self.outcome = None;
+        Ok(Vec::new())
+    }
+}
+
+// ----- drawing -----
+
+/// The core's inspection rows, styled.
+fn inspection_lines<'a>(i: &Inspection, t: &Theme) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
+    for section in report::sections(i, true) {
+        if let Some(title) = &section.title {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(title.clone(), t.title));
+        }
+        for row in section.rows {
+            let style = match row.tone {
+                Tone::Plain => t.base,
+                Tone::Good => t.ok,
+                Tone::Bad => t.error,
+                Tone::Faint => t.dim,
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:>14}  ", row.label), t.dim),
+                Span::styled(row.value, style),
+            ]));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::screens::testing::Bench;
+
+    fn lora(s: &dyn Screen) -> &LoraScreen {
+        s.as_any().downcast_ref().unwrap()
+    }
+
+    #[test]
+    fn a_nan_strength_is_refused_in_the_form_and_nothing_runs() {
+        let mut b = Bench::new(&[]);
+        let file =
+            std::fs::canonicalize("tests/fixtures/lora/lora_kohya_meta.safetensors").unwrap();
+        let mut s = b.open(|ctx| open_file(ctx, file.clone()));
+        b.pump(&mut *s, |s| lora(s).inspection.is_some());
+        assert!(matches!(lora(&*s).inspection, Some(Ok(_))));
+        b.key(&mut *s, MERGE);
+        assert_eq!(crate::tui::screen::keyboard(&*s), "form");
+        // base: an existing file; strength: NaN.
+        b.type_text(&mut *s, &file.display().to_string());
+        b.key(&mut *s, "next-field");
+        for _ in 0..3 {
+            b.backspace(&mut *s);
+        }
+        b.type_text(&mut *s, "NaN");
+        b.key(&mut *s, "submit");
+        assert_eq!(
+            crate::tui::screen::keyboard(&*s),
+            "form",
+            "the form stays open"
+        );
+        assert!(!lora(&*s).running());
+        match &lora(&*s).popup {
+            Some(Popup::Form(f)) => {
+                let e = f.error.as_deref().unwrap_or_default();
+                assert!(e.contains("not a finite number"), "{e}");
+            }
+            _ => panic!("no form"),
+        }
+    }
+
+    #[test]
+    fn operations_are_disabled_while_one_runs_or_no_file_is_open() {
+        let mut b = Bench::new(&[]);
+        let mut s = b.open(open);
+        assert_eq!(
+            crate::tui::screen::keyboard(&*s),
+            "form",
+            "it asks which file first"
+        );
+        b.key(&mut *s, "cancel");
+        let cmds = b.commands(&*s);
+        let merge = cmds.iter().find(|c| c.action == MERGE).unwrap();
+        assert_eq!(merge.disabled, Some(NO_FILE));
+        // With a file open, an operation disables the others until it ends (the output goes
+        // beside the file: a copy in the bench's folder).
+        let file = b.tmp.path().join("style.safetensors");
+        std::fs::copy("tests/fixtures/lora/lora_kohya_meta.safetensors", &file).unwrap();
+        let mut s = b.open(|ctx| open_file(ctx, file.clone()));
+        b.pump(&mut *s, |s| lora(s).inspection.is_some());
+        b.key(&mut *s, CONVERT);
+        b.key(&mut *s, "submit");
+        assert!(lora(&*s).running());
+        let cmds = b.commands(&*s);
+        let resize = cmds.iter().find(|c| c.action == RESIZE).unwrap();
+        assert_eq!(resize.disabled, Some(BUSY));
+        b.pump(&mut *s, |s| !lora(s).running());
+        assert!(
+            matches!(lora(&*s).outcome, Some(Ok(_))),
+            "{:?}",
+            lora(&*s).outcome
+        );
+    }
 }

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use crate::dataset::buckets::Model;
 use crate::dataset::lint::{LintOptions, Trainer};
 
-use super::form::{Form, FormId, Values};
+use crate::tui::popups::form::{Form, FormId, Values};
 
 /// The clap spelling of a value (`ai-toolkit`, `sdxl`): the same words as the CLI flags.
 fn word<T: ValueEnum>(v: &T) -> String {
@@ -55,7 +55,7 @@ pub fn form(o: &LintOptions) -> Form {
             ("no upscale", yes_no(o.bucket_no_upscale)),
             ("near-dup distance", o.near_duplicate_distance.to_string()),
         ],
-        "trainer, model: as the CLI flags · resolution empty: the model's · Tab next, Enter apply",
+        "trainer, model: as the CLI flags · resolution empty: the model's",
     )
 }
 

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui_image::Image;
 
-use crate::tui::app::Shown;
+use crate::tui::images::Shown;
 use crate::tui::theme::Theme;
 
 /// Draws `shown` centred in `area`; `path` is the image that should be there, so a result

@@ -1,5 +1,7 @@
-//! Reusable pieces drawn by the views.
+//! Reusable pieces the screens draw with.
 
 pub mod bars;
+pub mod help;
 pub mod hint_bar;
 pub mod image_pane;
+pub mod panel;

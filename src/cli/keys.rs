@@ -1,0 +1,18 @@
+//! `lorabench keys`: the keys in effect (keymap.yaml's defaults with the user's keys.yaml on
+//! top), one line per mode and action.
+
+use std::process::ExitCode;
+
+use lorabench::tui::keymap::Keymap;
+use lorabench::tui::theme::config_dir;
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let (keys, warning) = Keymap::load(config_dir().as_deref());
+    if let Some(w) = warning {
+        eprintln!("lorabench: {w}");
+    }
+    for (mode, action, keys) in keys.rows() {
+        println!("{mode:<10} {action:<14} {keys}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
