@@ -37,6 +37,8 @@ enum Command {
     Stats(cli::stats::Args),
     /// Inspect, convert, merge, mix, resize and extract LoRA files.
     Lora(cli::lora::Args),
+    /// Read trainer logs: progress points (step, loss, lr, speed) and events.
+    Log(cli::log::Args),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Some(Command::Lint(args)) => cli::lint::run(args),
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
+        Some(Command::Log(args)) => cli::log::run(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

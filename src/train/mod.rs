@@ -5,6 +5,7 @@
 //! [`LaunchPlan`]; the supervisor runs it and feeds the trainer's log to the backend's progress
 //! parser, which yields [`Point`]s and [`Event`]s; `runs` reads them back from the run folder.
 
+pub mod metrics;
 pub mod progress;
 
 use std::ffi::OsString;
