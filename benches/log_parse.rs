@@ -1,5 +1,5 @@
-//! Log-parse benchmark: a generated 200 MB kohya console log with 2,000,000 tqdm frames (one
-//! million steps, each drawn twice as sd-scripts does: on the update, then with `avr_loss`),
+//! Log-parse benchmark: a generated 200 MB kohya console log with 2,100,000 tqdm frames
+//! (1,050,000 steps, each drawn twice as sd-scripts does: on the update, then with `avr_loss`),
 //! rich log lines glued after frames every 1,000 steps, an `epoch` line every 100,000 and a
 //! checkpoint every 50,000, parsed by `lorabench log parse --trainer kohya` against a plain
 //! Python regex loop (benches/log_parse_reference.py) over the same file, in the same run.
@@ -51,9 +51,9 @@ fn generate(path: &Path, steps: u64) -> (u64, f64) {
     let mut prev_loss = 0.2;
     for n in 1..=steps {
         if n % 100_000 == 1 {
-            write!(
+            writeln!(
                 f,
-                "\nepoch {}/{}\n\n",
+                "\nepoch {}/{}\n",
                 n / 100_000 + 1,
                 steps.div_ceil(100_000)
             )
@@ -77,16 +77,16 @@ fn generate(path: &Path, steps: u64) -> (u64, f64) {
         .unwrap();
         f.write_all(frame.as_bytes()).unwrap();
         if n % 1000 == 0 {
-            write!(
+            writeln!(
                 f,
-                "2026-12-01 19:32:30 INFO     generating sample images at step train_util.py:6394\n                             / サンプル画像生成 ステップ: {n}\n"
+                "2026-12-01 19:32:30 INFO     generating sample images at step train_util.py:6394\n                             / サンプル画像生成 ステップ: {n}"
             )
             .unwrap();
         }
         if n % 50_000 == 0 {
-            write!(
+            writeln!(
                 f,
-                "\nsaving checkpoint: /runs/r1/output/lora-step{n:08}.safetensors\n"
+                "\nsaving checkpoint: /runs/r1/output/lora-step{n:08}.safetensors"
             )
             .unwrap();
         }
@@ -102,7 +102,7 @@ fn main() {
     let steps: u64 = std::env::var("LOG_BENCH_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(1_050_000);
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("train.log");
     let (steps, last_loss) = generate(&log, steps);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The reference for benches/log_parse.rs: a plain Python regex loop over a kohya log, the way a
 monitoring script would read it (trainers.md §2.5): read in 64 KiB chunks, split on \\r and \\n,
-match each line against the tqdm frame regex, keep the `steps` bar's last loss per step.
+match each line against the tqdm frame regex, keep the `steps` bar's last loss per step (frames with `?it/s`, drawn before a step
+was done, are not steps).
 Prints `points N last_step S last_loss L`."""
 
 import re
@@ -30,7 +31,7 @@ def main(path):
             rest = lines.pop()
             for line in lines:
                 m = FRAME.match(line)
-                if m is None or m.group("desc") != b"steps":
+                if m is None or m.group("desc") != b"steps" or m.group("rate") == b"?":
                     continue
                 step = int(m.group("n"))
                 postfix = m.group("postfix")

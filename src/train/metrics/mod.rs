@@ -99,55 +99,54 @@ fn tags(trainer: TrainerId) -> Tags {
     }
 }
 
+/// The values of one step, each with the rank of the name it came from (lower is better).
+#[derive(Default)]
+struct StepValues {
+    loss: Option<(usize, f64)>,
+    lr: Option<(usize, f64)>,
+    epoch: Option<u64>,
+    time: Option<f64>,
+}
+
+fn better(slot: &mut Option<(usize, f64)>, rank: usize, value: f64) {
+    if slot.is_none_or(|(r, _)| rank < r) {
+        *slot = Some((rank, value));
+    }
+}
+
 /// Gathers named values into points, one per step, picking the loss and learning rate by
 /// [`tags`].
 #[derive(Default)]
 struct Gather {
-    /// step → (loss rank, loss), (lr rank, lr), epoch, time
-    steps: BTreeMap<
-        u64,
-        (
-            (usize, Option<f64>),
-            (usize, Option<f64>),
-            Option<u64>,
-            Option<f64>,
-        ),
-    >,
+    steps: BTreeMap<u64, StepValues>,
 }
 
 impl Gather {
     fn add(&mut self, tags: &Tags, step: u64, time: Option<f64>, name: &str, value: f64) {
-        let e =
-            self.steps
-                .entry(step)
-                .or_insert(((usize::MAX, None), (usize::MAX, None), None, None));
-        e.3 = e.3.or(time);
+        let e = self.steps.entry(step).or_default();
+        e.time = e.time.or(time);
         if let Some(rank) = tags.loss.iter().position(|t| *t == name) {
-            if rank < e.0.0 {
-                e.0 = (rank, Some(value));
-            }
+            better(&mut e.loss, rank, value);
         } else if let Some(rank) = tags.lr.iter().position(|t| *t == name).or_else(|| {
             tags.lr_prefix
                 .filter(|p| name.starts_with(p))
                 .map(|_| tags.lr.len())
         }) {
-            if rank < e.1.0 {
-                e.1 = (rank, Some(value));
-            }
+            better(&mut e.lr, rank, value);
         } else if tags.epoch.contains(&name) && value.is_finite() && value >= 0.0 {
-            e.2 = Some(value as u64);
+            e.epoch = Some(value as u64);
         }
     }
 
     fn points(self, out: &mut Vec<Point>) {
-        for (step, ((_, loss), (_, lr), epoch, time)) in self.steps {
-            if loss.is_some() || lr.is_some() {
+        for (step, v) in self.steps {
+            if v.loss.is_some() || v.lr.is_some() {
                 out.push(Point {
                     step,
-                    loss,
-                    lr,
-                    epoch,
-                    time,
+                    loss: v.loss.map(|(_, l)| l),
+                    lr: v.lr.map(|(_, l)| l),
+                    epoch: v.epoch,
+                    time: v.time,
                     ..Point::default()
                 });
             }

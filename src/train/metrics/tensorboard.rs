@@ -135,7 +135,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
 /// CRC-32C (Castagnoli), masked as TFRecord stores it.
 pub fn masked_crc32c(data: &[u8]) -> u32 {
     let crc = crc32c(data);
-    (crc.rotate_right(15)).wrapping_add(0xa282_ead8)
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 const CRC32C_TABLE: [u32; 256] = {
@@ -251,15 +251,15 @@ fn decode_event(
     };
     // `Summary { repeated Value value = 1; }`
     for f in fields(summary) {
-        if let (1, Field::Bytes(value)) = f? {
-            if let Some((tag, v)) = decode_value(value, other_plugins)? {
-                out.push(Scalar {
-                    step,
-                    wall_time,
-                    tag,
-                    value: v,
-                });
-            }
+        if let (1, Field::Bytes(value)) = f?
+            && let Some((tag, v)) = decode_value(value, other_plugins)?
+        {
+            out.push(Scalar {
+                step,
+                wall_time,
+                tag,
+                value: v,
+            });
         }
     }
     Ok(())
