@@ -46,6 +46,8 @@ enum Command {
     Supervise { run_dir: PathBuf },
     /// Print the workbench's keys in effect (keymap.yaml's defaults, your keys.yaml on top).
     Keys,
+    /// Read trainer logs: progress points (step, loss, lr, speed) and events.
+    Log(cli::log::Args),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Some(Command::Runs(args)) => cli::runs::run(args),
         Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
         Some(Command::Keys) => cli::keys::run(),
+        Some(Command::Log(args)) => cli::log::run(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

@@ -4,6 +4,7 @@ pub mod captions;
 pub mod exclude;
 pub mod keys;
 pub mod lint;
+pub mod log;
 pub mod lora;
 pub mod lora_rank;
 pub mod open;
