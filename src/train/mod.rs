@@ -12,6 +12,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod backend;
+pub mod config;
+pub mod model_family;
+pub mod prepare;
+pub mod snapshot;
+
 /// A trainer lorabench can launch or watch. The id is the same everywhere: config `backend:`,
 /// `--backend`, `--trainer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,7 +70,10 @@ impl FromStr for TrainerId {
             .find(|id| id.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = TrainerId::ALL.iter().map(|id| id.as_str()).collect();
-                format!("unknown trainer `{s}` (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown trainer `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
