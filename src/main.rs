@@ -37,6 +37,10 @@ enum Command {
     Stats(cli::stats::Args),
     /// Inspect, convert, merge, mix, resize and extract LoRA files.
     Lora(cli::lora::Args),
+    /// Train a LoRA: resolve the config, check it, launch a detached run (or --dry-run).
+    Train(cli::train::Args),
+    /// Print the effective user settings (trainers, runs, presets).
+    Config(cli::train::ConfigArgs),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -54,6 +58,8 @@ fn main() -> ExitCode {
         Some(Command::Lint(args)) => cli::lint::run(args),
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
+        Some(Command::Train(args)) => cli::train::run(args),
+        Some(Command::Config(args)) => cli::train::config(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

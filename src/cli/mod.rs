@@ -7,3 +7,4 @@ pub mod lora;
 pub mod lora_rank;
 pub mod open;
 pub mod stats;
+pub mod train;
