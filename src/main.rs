@@ -48,6 +48,10 @@ enum Command {
     Keys,
     /// Read trainer logs: progress points (step, loss, lr, speed) and events.
     Log(cli::log::Args),
+    /// Train a LoRA: resolve the config, check it, launch a detached run (or --dry-run).
+    Train(cli::train::Args),
+    /// Print the effective user settings (trainers, runs, presets).
+    Config(cli::train::ConfigArgs),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -69,6 +73,8 @@ fn main() -> ExitCode {
         Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
         Some(Command::Keys) => cli::keys::run(),
         Some(Command::Log(args)) => cli::log::run(args),
+        Some(Command::Train(args)) => cli::train::run(args),
+        Some(Command::Config(args)) => cli::train::config(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

@@ -11,6 +11,7 @@ pub mod open;
 pub mod runs;
 pub mod say;
 pub mod stats;
+pub mod train;
 
 /// An error and its causes, each said once: a cause whose text the message already holds
 /// (a typed error that prints its source, wrapped by anyhow context) is not repeated.

@@ -39,7 +39,7 @@ impl std::fmt::Display for Size {
 
 /// The model family being trained; it sets the default resolution and the bucket steps its
 /// training script accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
     Sd15,
@@ -48,6 +48,17 @@ pub enum Model {
 }
 
 impl Model {
+    pub const ALL: [Model; 3] = [Model::Sd15, Model::Sdxl, Model::Flux];
+
+    /// The id used in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Sd15 => "sd15",
+            Model::Sdxl => "sdxl",
+            Model::Flux => "flux",
+        }
+    }
+
     pub fn default_resolution(self) -> u32 {
         match self {
             Model::Sd15 => 512,

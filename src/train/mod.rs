@@ -18,6 +18,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod backend;
+pub mod config;
+pub mod model_family;
+pub mod prepare;
+pub mod snapshot;
+
 /// A trainer lorabench can launch or watch. The id is the same everywhere: config `backend:`,
 /// `--backend`, `--trainer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

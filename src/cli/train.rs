@@ -1,0 +1,175 @@
+//! `lorabench train`: resolve the config, check everything, then show the plan (`--dry-run`)
+//! or launch the run; `lorabench config`: the effective user settings.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lorabench::train::config::{self, Request, TrainConfig, UserConfig};
+use lorabench::train::prepare::{self, Prepared};
+use lorabench::train::{LaunchPlan, TrainerId};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Start from this preset (sd15, sdxl, flux, or a user preset).
+    #[arg(long)]
+    preset: Option<String>,
+    /// A training config (YAML) on top of the preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Set one key on top of the config, e.g. --set network.rank=16 (repeatable; KEY=null
+    /// takes a value away).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    sets: Vec<String>,
+    /// The dataset folder (dataset.path).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// The base model: a .safetensors file or a diffusers folder (model.base).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// The trainer: kohya, ai-toolkit, diffusers, simpletuner, onetrainer, command.
+    #[arg(long)]
+    backend: Option<TrainerId>,
+    /// The run's name (name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Train even though the dataset has lint errors.
+    #[arg(long)]
+    force: bool,
+    /// Wait for busy GPUs instead of refusing.
+    #[arg(long)]
+    queue: bool,
+    /// Print the files and the command it would run; write nothing, start nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// The command-line flags as config layers, each named by its flag.
+fn flag_layers(args: &Args) -> Vec<(String, TrainConfig)> {
+    let mut out = Vec::new();
+    let mut layer = |flag: String, f: &dyn Fn(&mut TrainConfig)| {
+        let mut c = TrainConfig::default();
+        f(&mut c);
+        out.push((flag, c));
+    };
+    if let Some(d) = &args.dataset {
+        layer(format!("--dataset {}", d.display()), &|c| {
+            c.dataset.path = Some(d.clone())
+        });
+    }
+    if let Some(b) = &args.base {
+        layer(format!("--base {}", b.display()), &|c| {
+            c.model.base = Some(b.clone())
+        });
+    }
+    if let Some(b) = args.backend {
+        layer(format!("--backend {b}"), &|c| c.backend = Some(b));
+    }
+    if let Some(n) = &args.name {
+        layer(format!("--name {n}"), &|c| c.name = Some(n.clone()));
+    }
+    out
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let user = UserConfig::load()?;
+    let request = Request {
+        preset: args.preset.clone(),
+        config_file: args.config.clone(),
+        sets: args.sets.clone(),
+        overrides: flag_layers(&args),
+        presets_dir: config::user::config_dir().map(|d| d.join("presets")),
+        cwd: std::env::current_dir().context("cannot read the current folder")?,
+    };
+    let resolved = config::resolve_request(&request)?;
+    let prepared = prepare::prepare(resolved, args.force)?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
+    }
+    let runs = user.runs_home().join("runs");
+    if args.dry_run {
+        let run_dir = runs.join("NEW-RUN");
+        let plan = prepared.plan(&user, &run_dir)?;
+        print_plan(&prepared, &plan, &run_dir);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Every check, the backend's included, before a run folder exists.
+    prepared.plan(&user, &runs.join("NEW-RUN"))?;
+    anyhow::bail!(
+        "the config is valid, but launching needs the runs core (train::run::launch), which is \
+         not in this build yet; use --dry-run to see the plan"
+    )
+}
+
+fn print_plan(prepared: &Prepared, plan: &LaunchPlan, run_dir: &Path) {
+    let c = &prepared.config;
+    println!("# lorabench train --dry-run: nothing was written or started");
+    let sources: Vec<String> = prepared
+        .resolved
+        .layers
+        .iter()
+        .map(|l| l.source.to_string())
+        .collect();
+    println!(
+        "config: {}",
+        if sources.is_empty() {
+            "(none)".into()
+        } else {
+            sources.join(" < ")
+        }
+    );
+    println!(
+        "run folder: {} (NEW-RUN is the id given at launch)",
+        run_dir.display()
+    );
+    println!(
+        "backend: {}, family: {}",
+        plan.trainer,
+        prepared.family.as_str()
+    );
+    if let Some(path) = &c.dataset.path {
+        let s = &prepared.snapshot;
+        println!(
+            "dataset: {} -> {}/dataset ({} images in {} folders, content hash {})",
+            path.display(),
+            run_dir.display(),
+            s.images(),
+            s.folders.len(),
+            s.hash
+        );
+    }
+    println!("output: {}", plan.output_dir.display());
+    println!("cwd: {}", plan.cwd.display());
+    for (k, v) in &plan.env {
+        println!("env: {}={}", k.to_string_lossy(), v.to_string_lossy());
+    }
+    println!("argv:");
+    println!("  {:?}", plan.program);
+    for a in &plan.args {
+        println!("  {a:?}");
+    }
+    for f in &plan.files {
+        println!("--- {}", run_dir.join(&f.path).display());
+        print!("{}", String::from_utf8_lossy(&f.contents));
+    }
+    println!("--- {}/run.yaml (the config snapshot)", run_dir.display());
+    print!("{}", c.to_yaml());
+}
+
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let user = UserConfig::load()?;
+    let effective = user.effective();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&effective)?);
+    } else {
+        print!("{}", serde_saphyr::to_string(&effective)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
