@@ -527,6 +527,7 @@ mod tests {
         assert!(lint.findings.iter().any(|f| f.kind == Kind::MissingCaption));
         assert_eq!(lint.progress(), (2, 2));
         // The missing caption is about one image: jump asks the browser to show it.
+        b.key(&mut *s, "top");
         for _ in 0..20 {
             if downcast(&*s)
                 .current()
