@@ -29,8 +29,10 @@ fn check_mode(h: &mut Harness, mode: &str, seen: &mut BTreeSet<String>) {
         h.key(KeyCode::Char('?'));
         let text = h.draw().to_string();
         for c in &commands {
+            // The overlay is 64 columns wide: long descriptions are cut at its border.
+            let shown: String = c.desc.chars().take(40).collect();
             assert!(
-                text.contains(c.desc),
+                text.contains(&shown),
                 "mode {mode}: {} not in help:\n{text}",
                 c.desc
             );
