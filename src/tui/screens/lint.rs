@@ -527,6 +527,7 @@ mod tests {
         assert!(lint.findings.iter().any(|f| f.kind == Kind::MissingCaption));
         assert_eq!(lint.progress(), (2, 2));
         // The missing caption is about one image: jump asks the browser to show it.
+        b.key(&mut *s, "top");
         for _ in 0..20 {
             if downcast(&*s)
                 .current()
@@ -544,18 +545,20 @@ mod tests {
             effects.as_slice(),
             [Effect::Browse(Browse::Item { path, .. })] if path.ends_with("b.png")
         ));
-        // On a finding about one image the command is enabled; fix is not (no automatic fix).
-        let commands = b.commands(&*s);
-        assert!(
-            commands
+        // On a finding about one image the command is enabled; on one about the whole dataset
+        // (too few images, sorted last) it is shown disabled.
+        let enabled = |b: &Bench, s: &dyn Screen| {
+            b.commands(s)
                 .iter()
                 .any(|c| c.action == JUMP && c.disabled.is_none())
+        };
+        assert!(enabled(&b, &*s));
+        b.key(&mut *s, "bottom");
+        assert_eq!(
+            downcast(&*s).current().map(|f| f.kind),
+            Some(Kind::TooFewImages)
         );
-        assert!(
-            commands
-                .iter()
-                .any(|c| c.action == FIX && c.disabled.is_some())
-        );
+        assert!(!enabled(&b, &*s));
     }
 
     fn downcast(s: &dyn Screen) -> &LintScreen {

@@ -561,7 +561,8 @@ fn inspection_lines<'a>(i: &Inspection, t: &Theme) -> Vec<Line<'a>> {
             lines.push(Line::raw(""));
             lines.push(Line::styled(title.clone(), t.title));
         }
-        for row in section.rows {
+        // The file's name is the panel's title.
+        for row in section.rows.into_iter().filter(|r| r.label != "file") {
             let style = match row.tone {
                 Tone::Plain => t.base,
                 Tone::Good => t.ok,
