@@ -62,11 +62,12 @@ impl JsonlParser {
     }
 
     fn object(&mut self, t: &[u8], out: &mut Vec<Update>) -> Option<Update> {
-        if let Ok(p) = serde_json::from_slice::<Progress>(t) {
-            return Some(Update::Point(point(p)));
-        }
+        // An event first: it has a step too, and would pass for a point.
         if let Ok(e) = serde_json::from_slice::<Event>(t) {
             return Some(Update::Event(e));
+        }
+        if let Ok(p) = serde_json::from_slice::<Progress>(t) {
+            return Some(Update::Point(point(p)));
         }
         let text = std::str::from_utf8(t).ok()?;
         if !text.contains("NaN") {
@@ -95,5 +96,37 @@ fn point(p: Progress) -> Point {
         rate: p.rate,
         epoch: p.epoch,
         time: p.time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_events_nan_and_other_lines() {
+        let mut p = JsonlParser::default();
+        let mut out = Vec::new();
+        let text = concat!(
+            "{\"step\": 1, \"total\": 4, \"loss\": 0.5, \"lr\": 0.0001}\n",
+            "hello\n{\"kind\":\"checkpoint_saved\",\"path\":\"out/a.safetensors\",\"step\":1}\n",
+            "{\"step\": 2, \"loss\": NaN}\n{\"no\": \"step\"}\n{\"step\": 3"
+        );
+        p.feed(text.as_bytes(), &mut out);
+        p.finish(&mut out);
+        assert!(
+            matches!(&out[0], Update::Point(pt) if pt.step == 1 && pt.total == Some(4) && pt.lr == Some(1e-4))
+        );
+        assert!(matches!(
+            &out[1],
+            Update::Event(Event::CheckpointSaved { step: Some(1), .. })
+        ));
+        assert!(
+            matches!(&out[2], Update::Event(Event::Error { message }) if message.contains("NaN at step 2"))
+        );
+        assert!(
+            matches!(&out[3], Update::Point(pt) if pt.step == 2 && pt.loss.is_some_and(f64::is_nan))
+        );
+        assert_eq!(out.len(), 4, "{out:?}");
     }
 }
