@@ -20,6 +20,7 @@ const HONOURS: &[&str] = &[
     "dataset.caption_extension",
     "dataset.resolution",
     "dataset.repeats",
+    "dataset.buckets.enabled",
     "network.rank",
     "train.steps",
     "train.epochs",

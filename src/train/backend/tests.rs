@@ -158,13 +158,23 @@ fn keys_a_backend_cannot_honour_are_named() {
     assert!(e.to_string().contains("cannot honour"), "{e}");
 
     let user = trainer_dir(tmp.path(), TrainerId::Onetrainer, &["scripts/train.py"]);
-    let c = sdxl(TrainerId::Onetrainer);
+    let mut c = sdxl(TrainerId::Onetrainer);
+    c.clear("train.seed");
     let e = plan_with(&c, &user, &snapshot(&[("", 1)])).unwrap_err();
     assert_eq!(
         e.key().as_deref(),
         Some("train.steps"),
         "OneTrainer counts epochs: {e}"
     );
+    assert!(e.to_string().contains("--set train.steps=null"), "{e}");
+    c.clear("train.steps");
+    c.train.epochs = Some(10);
+    let p = plan_with(&c, &user, &snapshot(&[("", 1)])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(&p, "onetrainer.json")).unwrap();
+    assert_eq!(v["training_method"], "LORA");
+    assert_eq!(v["model_type"], "STABLE_DIFFUSION_XL_10_BASE");
+    assert_eq!(v["epochs"], 10);
+    assert_eq!(v["concepts"][0]["text"]["prompt_source"], "sample");
 }
 
 #[test]
@@ -260,6 +270,10 @@ fn diffusers_refuses_buckets_and_per_step_samples() {
     );
     let mut c = sdxl(TrainerId::Diffusers);
     c.model.base = Some(tmp.path().to_path_buf());
+    // The SDXL script has no --lora_alpha.
+    let e = plan_with(&c, &user, &snapshot(&[("", 1)])).unwrap_err();
+    assert_eq!(e.key().as_deref(), Some("network.alpha"), "{e}");
+    c.clear("network.alpha");
     let snap = snapshot(&[("", 1)]);
     let e = plan_with(&c, &user, &snap).unwrap_err();
     assert_eq!(e.key().as_deref(), Some("dataset.buckets.enabled"), "{e}");
@@ -269,6 +283,7 @@ fn diffusers_refuses_buckets_and_per_step_samples() {
     assert_eq!(e.key().as_deref(), Some("sample.every_n_steps"), "{e}");
     c.clear("sample.every_n_steps");
     c.clear("sample.steps");
+    c.clear("sample.seed");
     let p = plan_with(&c, &user, &snap).unwrap();
     let meta = text(&p, "dataset/metadata.jsonl");
     assert_eq!(

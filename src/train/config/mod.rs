@@ -170,7 +170,9 @@ impl Resolved {
     /// A problem about `key`, located in the last layer that set it.
     pub fn problem(&self, key: &str, message: impl Into<String>) -> Problem {
         let layer = self.layers.iter().rev().find(|l| l.sets(key));
+        // A `--set` layer's text is generated: its lines mean nothing to the user.
         let (line, column) = layer
+            .filter(|l| !matches!(l.source, Source::Arg(_)))
             .and_then(|l| error::locate(&l.text, key))
             .map_or((None, None), |(l, c)| (Some(l), Some(c)));
         Problem {
