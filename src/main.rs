@@ -37,11 +37,15 @@ enum Command {
     Stats(cli::stats::Args),
     /// Inspect, convert, merge, mix, resize and extract LoRA files.
     Lora(cli::lora::Args),
+    /// Check GPUs, trainers, their Python packages, disk and the terminal before training.
+    Doctor(cli::doctor::Args),
     /// Training runs: list, show, follow logs, stop, attach, remove.
     Runs(cli::runs::Args),
     /// The supervisor of one run (started by `train`; not for people).
     #[command(name = "__supervise", hide = true)]
     Supervise { run_dir: PathBuf },
+    /// Read trainer logs: progress points (step, loss, lr, speed) and events.
+    Log(cli::log::Args),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -60,7 +64,9 @@ fn main() -> ExitCode {
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
         Some(Command::Runs(args)) => cli::runs::run(args),
+        Some(Command::Doctor(args)) => cli::doctor::run(args),
         Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
+        Some(Command::Log(args)) => cli::log::run(args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

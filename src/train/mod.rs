@@ -6,6 +6,7 @@
 //! parser, which yields [`Point`]s and [`Event`]s; `runs` reads them back from the run folder.
 
 pub mod doctor;
+pub mod metrics;
 pub mod progress;
 pub mod run;
 pub mod supervisor;

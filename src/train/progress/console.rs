@@ -93,6 +93,17 @@ impl ConsoleParser {
     }
 
     pub fn flush(&mut self, out: &mut Vec<Update>) {
+        // tqdm's newest frame has no `\r` after it until the next redraw: take it in now if it
+        // is whole (it ends in `]`; any text glued after it waits for its line to end). It is
+        // read again when its line ends, as a redraw of the same step.
+        let partial = self.lines.partial().to_vec();
+        if !partial.is_empty() {
+            let mut text = Vec::new();
+            let esc = strip_ansi(&partial, &mut text);
+            if let Some(frame) = tqdm::parse(&text) {
+                self.frame(&frame, esc.cursor_up, out);
+            }
+        }
         if let Some(p) = self.held.take() {
             out.push(Update::Point(p));
         }
@@ -118,8 +129,9 @@ impl ConsoleParser {
         match tqdm::parse(line) {
             Some(frame) => {
                 self.frame(&frame, nested, out);
-                let rest = &line[frame.end..];
-                if !trim(rest).is_empty() {
+                // What follows a frame on its line, less the spaces tqdm pads a shorter frame with.
+                let rest = trim(&line[frame.end..]);
+                if !rest.is_empty() {
                     self.text(rest, out);
                 }
             }
@@ -143,8 +155,9 @@ impl ConsoleParser {
             }
         }
         self.last_step = Some(step);
-        // The bar's first frame (nothing measured yet) and step 0 are not progress.
-        if step == 0 || (f.rate.is_none() && f.postfix.is_none()) {
+        // Step 0, and frames drawn before this process finished a step (tqdm shows `?it/s`
+        // until it has), are not progress.
+        if step == 0 || f.rate.is_none() {
             return;
         }
         let (loss, lr) = self.values(f.postfix);

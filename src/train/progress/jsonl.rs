@@ -48,12 +48,12 @@ impl JsonlParser {
         let mut text = std::mem::take(&mut self.scratch);
         strip_ansi(raw, &mut text);
         let t = trim(&text);
-        if t.starts_with(b"{") {
-            if let Some(update) = self.object(t, out) {
-                out.push(update);
-                self.scratch = text;
-                return;
-            }
+        if t.starts_with(b"{")
+            && let Some(update) = self.object(t, out)
+        {
+            out.push(update);
+            self.scratch = text;
+            return;
         }
         if let Some(message) = self.errors.line(&text) {
             out.push(Update::Event(Event::Error { message }));

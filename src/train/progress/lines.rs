@@ -41,6 +41,11 @@ impl Lines {
         }
     }
 
+    /// The line begun but not ended yet.
+    pub fn partial(&self) -> &[u8] {
+        &self.partial
+    }
+
     fn keep(&mut self, bytes: &[u8]) {
         let room = MAX_LINE - self.partial.len();
         self.partial

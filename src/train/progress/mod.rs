@@ -108,3 +108,34 @@ pub fn parse_reader(
     out.drain(..).for_each(&mut each);
     Ok(())
 }
+
+/// A running digest of a parsed log that keeps no points (for a summary of any size of log).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub points: u64,
+    pub first: Option<Point>,
+    pub last: Option<Point>,
+    /// The lowest finite loss and its step.
+    pub best_loss: Option<(f64, u64)>,
+    pub events: Vec<Event>,
+}
+
+impl Summary {
+    pub fn add(&mut self, update: Update) {
+        match update {
+            Update::Point(p) => {
+                self.points += 1;
+                if let Some(loss) = p.loss.filter(|l| l.is_finite())
+                    && self.best_loss.is_none_or(|(best, _)| loss < best)
+                {
+                    self.best_loss = Some((loss, p.step));
+                }
+                if self.first.is_none() {
+                    self.first = Some(p.clone());
+                }
+                self.last = Some(p);
+            }
+            Update::Event(e) => self.events.push(e),
+        }
+    }
+}

@@ -53,11 +53,10 @@ fn at_bracket(line: &[u8], b: usize) -> Option<Frame<'_>> {
 }
 
 /// `elapsed<remaining, rate[, postfix]]` (no `<remaining` without a total).
-fn bracket(
-    line: &[u8],
-    mut i: usize,
-    with_total: bool,
-) -> Option<(Option<f64>, Option<&[u8]>, usize)> {
+/// Rate, postfix, and the index past the `]`.
+type Bracket<'a> = (Option<f64>, Option<&'a [u8]>, usize);
+
+fn bracket(line: &[u8], mut i: usize, with_total: bool) -> Option<Bracket<'_>> {
     let time_char = |c: u8| c.is_ascii_digit() || c == b':';
     let elapsed = line[i..].iter().take_while(|&&c| time_char(c)).count();
     if elapsed < 4 {
