@@ -39,6 +39,8 @@ enum Command {
     Stats(cli::stats::Args),
     /// Inspect, convert, merge, mix, resize and extract LoRA files.
     Lora(cli::lora::Args),
+    /// Check GPUs, trainers, their Python packages, disk and the terminal before training.
+    Doctor(cli::doctor::Args),
     /// Training runs: list, show, follow logs, stop, attach, remove.
     Runs(cli::runs::Args),
     /// The supervisor of one run (started by `train`; not for people).
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Stats(args)) => cli::stats::run(args),
         Some(Command::Lora(args)) => cli::lora::run(args),
         Some(Command::Runs(args)) => cli::runs::run(args),
+        Some(Command::Doctor(args)) => cli::doctor::run(args),
         Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
         Some(Command::Keys) => cli::keys::run(),
         Some(Command::Log(args)) => cli::log::run(args),

@@ -1,6 +1,7 @@
 //! One file per subcommand group: clap arguments, a call into the library, printing.
 
 pub mod captions;
+pub mod doctor;
 pub mod exclude;
 pub mod keys;
 pub mod lint;

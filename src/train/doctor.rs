@@ -359,6 +359,62 @@ fn free_bytes(path: &Path) -> Option<u64> {
     Some(s.f_bavail as u64 * s.f_frsize as u64)
 }
 
+/// Where the user config says each trainer lives. Until `train::config::UserConfig` is merged
+/// here this reads only the `trainers:` map of `$XDG_CONFIG_HOME/lorabench/config.yaml`
+/// (`python` defaulting to `DIR/venv/bin/python`, then `DIR/.venv/bin/python`, then `python3`).
+pub fn configured_installs() -> Result<Vec<Install>, String> {
+    #[derive(Deserialize, Default)]
+    struct Entry {
+        path: Option<PathBuf>,
+        python: Option<PathBuf>,
+    }
+    #[derive(Deserialize, Default)]
+    struct File {
+        #[serde(default)]
+        trainers: std::collections::BTreeMap<String, Entry>,
+    }
+    let dir = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let Some(path) = dir.map(|d| d.join("lorabench/config.yaml")) else {
+        return Ok(Vec::new());
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let file: File =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.trainers
+        .into_iter()
+        .map(|(name, e)| {
+            let trainer: TrainerId = name
+                .parse()
+                .map_err(|m| format!("{}: {m}", path.display()))?;
+            let python = e.python.unwrap_or_else(|| {
+                e.path
+                    .as_ref()
+                    .map(|d| d.join("venv/bin/python"))
+                    .filter(|p| p.exists())
+                    .or_else(|| {
+                        e.path
+                            .as_ref()
+                            .map(|d| d.join(".venv/bin/python"))
+                            .filter(|p| p.exists())
+                    })
+                    .unwrap_or_else(|| PathBuf::from("python3"))
+            });
+            Ok(Install {
+                trainer,
+                path: e.path,
+                python,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,3 +236,16 @@ fn event_loop(
         app.on_deadline(Instant::now());
     }
 }
+
+/// The image protocol the workbench would use in this terminal (for `lorabench doctor`): the
+/// terminal is asked, as at start-up; without a terminal, half-blocks.
+pub fn image_protocol() -> String {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return "halfblocks (not a terminal)".into();
+    }
+    match Picker::from_query_stdio() {
+        Ok(p) => format!("{:?}", p.protocol_type()).to_lowercase(),
+        Err(e) => format!("halfblocks (the terminal did not answer: {e})"),
+    }
+}

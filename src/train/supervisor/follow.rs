@@ -1,7 +1,7 @@
 //! Following a growing `train.log`: new bytes go through the backend's progress parser, points
 //! into `metrics.jsonl` and events into `events.jsonl`. Points of one step seen within one read
-//! collapse into the last (a tqdm bar prints the same step again with its postfix), so the file
-//! grows by steps, not by frames.
+//! collapse into the last, so the file grows by steps, not by frames (a step may still come
+//! again in a later read, as a replacement: readers take the last line of a step).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::train::metrics::jsonl::append_metrics;
 use crate::train::progress::{ProgressParser, Update};
 use crate::train::run::status::now;
 use crate::train::{Event, Point};
@@ -27,7 +28,8 @@ pub struct Follower {
     log: PathBuf,
     file: Option<File>,
     parser: Box<dyn ProgressParser>,
-    metrics: Sink,
+    metrics: PathBuf,
+    metrics_failed: bool,
     events: Sink,
     buf: Vec<u8>,
     updates: Vec<Update>,
@@ -91,7 +93,8 @@ impl Follower {
             log,
             file: None,
             parser,
-            metrics: Sink::new(run_dir.join(METRICS)),
+            metrics: run_dir.join(METRICS),
+            metrics_failed: false,
             events: Sink::new(run_dir.join(EVENTS)),
             buf: vec![0; 64 * 1024],
             updates: Vec::new(),
@@ -135,17 +138,15 @@ impl Follower {
 
     fn flush(&mut self) {
         let time = now();
-        let mut pending: Option<Point> = None;
+        let mut points: Vec<Point> = Vec::new();
         for update in std::mem::take(&mut self.updates) {
             match update {
                 Update::Point(mut p) => {
                     p.time.get_or_insert(time);
-                    if let Some(prev) = pending.take()
-                        && prev.step != p.step
-                    {
-                        self.metrics.json(&prev);
+                    match points.last_mut() {
+                        Some(prev) if prev.step == p.step => *prev = p,
+                        _ => points.push(p),
                     }
-                    pending = Some(p);
                 }
                 Update::Event(event) => {
                     if let Event::Error { message } = &event {
@@ -158,9 +159,18 @@ impl Follower {
                 }
             }
         }
-        if let Some(p) = pending {
-            self.metrics.json(&p);
-            self.last = Some(p);
+        if points.is_empty() {
+            return;
         }
+        // A full disk loses these points (said once); the run and the log go on.
+        match append_metrics(&self.metrics, &points) {
+            Ok(()) => self.metrics_failed = false,
+            Err(e) if !self.metrics_failed => {
+                self.metrics_failed = true;
+                eprintln!("lorabench supervisor: {e}");
+            }
+            Err(_) => {}
+        }
+        self.last = points.pop();
     }
 }
