@@ -131,19 +131,19 @@ mod tests {
     fn completions_offer_folders_and_theme_names() {
         let mut out = Vec::new();
         clap_complete::generate(
-            clap_complete::Shell::Fish,
+            clap_complete::Shell::Zsh,
             &mut Cli::command(),
             "lorabench",
             &mut out,
         );
-        let fish = String::from_utf8(out).unwrap();
-        let theme = fish
+        let zsh = String::from_utf8(out).unwrap();
+        assert!(zsh.contains(":NAME:(dark light high-contrast)"), "{zsh}");
+        // Folders for `lorabench DIR` and every command's dataset folder.
+        let dirs = zsh
             .lines()
-            .find(|l| l.contains("-l theme"))
-            .expect("a --theme completion");
-        for name in ["dark", "light", "high-contrast"] {
-            assert!(theme.contains(name), "{theme}");
-        }
-        assert!(fish.contains("__fish_complete_directories"), "{fish}");
+            .filter(|l| l.contains(":dir -- "))
+            .collect::<Vec<_>>();
+        assert!(dirs.len() >= 5, "{dirs:?}");
+        assert!(dirs.iter().all(|l| l.contains("_files -/")), "{dirs:?}");
     }
 }

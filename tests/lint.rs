@@ -481,11 +481,23 @@ fn empty_tags_lone_brackets_controls_and_shared_captions_are_found_and_fixed() {
     let root = dir.path();
     let files: [(&str, &[u8], Option<&str>); 6] = [
         ("commas.jpg", &jpeg(512, 512, 1), Some("a,b,, c,, d,")),
-        ("lone.jpg", &jpeg(512, 512, 2), Some("lbx, smile (happy, red hair")),
-        ("controls.jpg", &jpeg(512, 512, 3), Some("sea,\0 rocks\x1b[31m, sky")),
+        (
+            "lone.jpg",
+            &jpeg(512, 512, 2),
+            Some("lbx, smile (happy, red hair"),
+        ),
+        (
+            "controls.jpg",
+            &jpeg(512, 512, 3),
+            Some("sea,\0 rocks\x1b[31m, sky"),
+        ),
         ("same-stem.jpg", &jpeg(512, 512, 4), Some("sea, shared")),
         ("same-stem.png", &png(512, 512, 5), None),
-        ("clean.jpg", &jpeg(512, 512, 6), Some("(a, b), [c], \\(d, e")),
+        (
+            "clean.jpg",
+            &jpeg(512, 512, 6),
+            Some("(a, b), [c], \\(d, e"),
+        ),
     ];
     for (name, bytes, caption) in files {
         std::fs::write(root.join(name), bytes).expect("write image");
@@ -495,7 +507,8 @@ fn empty_tags_lone_brackets_controls_and_shared_captions_are_found_and_fixed() {
     }
     let lint_kinds = || {
         let dataset = scan(root, &ScanOptions::default()).expect("scan");
-        let report = lint::run(&dataset, &options(), &AtomicBool::new(false), |_| {}).expect("lint");
+        let report =
+            lint::run(&dataset, &options(), &AtomicBool::new(false), |_| {}).expect("lint");
         report
             .findings
             .into_iter()

@@ -14,6 +14,7 @@ use super::say::{plural, safe, safe_block};
 #[derive(clap::Args)]
 pub struct Args {
     /// The dataset folder.
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     dir: PathBuf,
     #[command(subcommand)]
     op: Op,

@@ -11,6 +11,7 @@ use super::say::{plural, safe, safe_block};
 #[derive(clap::Args)]
 pub struct Args {
     /// The dataset folder.
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     dir: PathBuf,
     /// Images, relative to DIR (as `lorabench captions DIR list` prints them).
     files: Vec<PathBuf>,

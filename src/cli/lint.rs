@@ -67,16 +67,19 @@ impl Target {
         }
     }
 
-    /// Scan `dir`; an unreadable folder is an error (exit code 2).
+    /// Scan `dir`; an unreadable folder is an error (exit code 2) that names it.
     pub fn scan(&self, dir: &Path) -> anyhow::Result<Dataset> {
-        scan(dir, &ScanOptions::with_caption_ext(&self.caption_ext))
-            .with_context(|| format!("cannot read the dataset folder {}", dir.display()))
+        Ok(scan(
+            dir,
+            &ScanOptions::with_caption_ext(&self.caption_ext),
+        )?)
     }
 }
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Dataset folder.
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     dir: PathBuf,
     /// Print one JSON object (schema in the README) instead of text.
     #[arg(long)]

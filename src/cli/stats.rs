@@ -16,6 +16,7 @@ enum SortBy {
 #[derive(clap::Args)]
 pub struct Args {
     /// Dataset folder.
+    #[arg(value_hint = clap::ValueHint::DirPath)]
     dir: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]

@@ -115,6 +115,12 @@ impl Journal {
     /// is created: `.lorabench/journal/` appears with the first change, so looking at a dataset
     /// (even a read-only one) leaves no trace. Only a pending entry needs write access.
     pub fn open(root: &Path) -> Result<(Journal, Recovery)> {
+        if let Err(source) = fs::read_dir(root) {
+            return Err(DatasetError::Root {
+                path: root.to_path_buf(),
+                source,
+            });
+        }
         let journal = Journal {
             root: root.to_path_buf(),
             dir: root.join(JOURNAL_DIR),
@@ -208,7 +214,13 @@ impl Journal {
     }
 
     fn step(&self, action: Action, force: bool) -> Result<Option<EntrySummary>> {
-        if !self.dir.exists() {
+        // Nothing to do touches nothing (not even the lock file); checked again under the lock.
+        let seen = self.read_state()?;
+        let nothing = match action {
+            Action::Undo => seen.head == 0 && seen.pending.is_none(),
+            _ => !self.entry_path(seen.head + 1).exists() && seen.pending.is_none(),
+        };
+        if nothing {
             return Ok(None);
         }
         let _lock = self.lock()?;

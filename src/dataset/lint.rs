@@ -669,7 +669,8 @@ fn check_caption_text(
             ),
             "`lorabench lint --fix empty-tag` drops them (`--fix whitespace` too)",
         ));
-    } else if text::tidy_whitespace(text) != *text {
+    }
+    if text::tidy_whitespace(text) != text::drop_empty_tags(text) {
         push(Finding::new(
             Kind::Whitespace,
             Severity::Info,

@@ -188,18 +188,73 @@ impl ClipTokenizer {
         })
     }
 
-    /// The caption as the tokenizer sees it (ftfy, whitespace, lower case).
+    /// The caption as the tokenizer sees it (ftfy, whitespace, lower case; pieces around a
+    /// special token are cleaned apart and joined with a space).
     pub fn clean(&self, text: &str) -> String {
-        clean::clean_lower(&self.tables, text)
+        self.cleaned_tokens(text).0
     }
 
     /// Token ids of a caption, without the start and end tokens.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        let cleaned = self.clean(text);
-        self.encode_cleaned(&cleaned)
+        self.cleaned_tokens(text)
+            .1
             .into_iter()
             .map(|t| t.id)
             .collect()
+    }
+
+    /// The cleaned caption and its tokens. As transformers does, the raw text is first split at
+    /// the special tokens written exactly (`<|endoftext|>`), each becoming its id, and every
+    /// other piece is cleaned and tokenized on its own (so ftfy's `<` rule holds per piece).
+    fn cleaned_tokens(&self, text: &str) -> (String, Vec<Token>) {
+        let mut cleaned = String::new();
+        let mut tokens = Vec::new();
+        let mut rest = text;
+        loop {
+            let next = SPECIAL_TOKENS
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| rest.find(s).map(|at| (at, i)))
+                .min();
+            let (chunk, special) = match next {
+                Some((at, i)) => (&rest[..at], Some(i)),
+                None => (rest, None),
+            };
+            for (part, id) in [(self.clean_chunk(chunk), None)]
+                .into_iter()
+                .chain(special.map(|i| (SPECIAL_TOKENS[i].to_string(), Some(self.special_ids[i]))))
+            {
+                if part.is_empty() {
+                    continue;
+                }
+                if !cleaned.is_empty() {
+                    cleaned.push(' ');
+                }
+                let start = cleaned.len();
+                cleaned.push_str(&part);
+                match id {
+                    Some(id) => tokens.push(Token {
+                        id,
+                        word_start: start,
+                        word_end: cleaned.len(),
+                    }),
+                    None => tokens.extend(self.encode_cleaned(&part).into_iter().map(|t| Token {
+                        word_start: t.word_start + start,
+                        word_end: t.word_end + start,
+                        ..t
+                    })),
+                }
+            }
+            match (next, special) {
+                (Some((at, _)), Some(i)) => rest = &rest[at + SPECIAL_TOKENS[i].len()..],
+                _ => break,
+            }
+        }
+        (cleaned, tokens)
+    }
+
+    fn clean_chunk(&self, text: &str) -> String {
+        clean::clean_lower(&self.tables, text)
     }
 
     /// The vocabulary entry of a token id (byte symbols, `</w>` marks a word end).
@@ -260,8 +315,7 @@ impl ClipTokenizer {
 
     /// Count the caption's tokens and say where a cut at `limit` falls.
     pub fn count(&self, text: &str, limit: usize) -> TokenCount {
-        let cleaned = self.clean(text);
-        let tokens = self.encode_cleaned(&cleaned);
+        let (cleaned, tokens) = self.cleaned_tokens(text);
         let cut = tokens.get(limit).map(|first_dropped| {
             let start = first_dropped.word_start;
             let last_kept = limit.checked_sub(1).map(|i| tokens[i]);
