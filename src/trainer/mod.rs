@@ -19,8 +19,10 @@ pub mod lora;
 pub mod noise;
 pub mod optim;
 pub mod rng;
+pub mod session;
 pub mod unet;
 pub mod weights;
+pub mod worker;
 
 pub use error::TrainerError;
 
