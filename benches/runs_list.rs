@@ -8,6 +8,7 @@
 //! lists the same folders, for a ratio.
 //!
 //! Run: `cargo bench --bench runs_list` (python with tqdm: $LORABENCH_PYTHON, default python3).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 #[path = "support/mod.rs"]
 mod support;

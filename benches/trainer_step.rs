@@ -12,6 +12,7 @@
 //!
 //! Run: `cargo bench --bench trainer_step` (reference interpreter `LORABENCH_PYTHON`, default
 //! `python3`, with benches/requirements.txt). `TRAINER_STEP_STEPS=N` sets the timed steps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 #[path = "support/mod.rs"]
 mod support;

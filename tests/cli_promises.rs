@@ -2,6 +2,7 @@
 //! flag that means nothing for a verb is refused, looking at a dataset creates nothing, user
 //! text never sends control bytes to the terminal, an error is said once, counts are worded in
 //! the right number, and a filter key that does not exist is an error. All on generated data.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 use std::collections::BTreeMap;
 use std::fs;

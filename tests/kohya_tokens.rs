@@ -3,6 +3,7 @@
 //! captions (tags, sentences, weights, HTML entities with and without a `<`, markup, emoji,
 //! scripts, control and odd whitespace characters, captions over the limit). Every caption
 //! must give the same token ids.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 mod kohya_env;
 

@@ -89,7 +89,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                print!("{}", super::say::safe_block(&report::text(&report::sections(&info, modules))));
+                print!(
+                    "{}",
+                    super::say::safe_block(&report::text(&report::sections(&info, modules)))
+                );
             }
         }
         Command::Convert {

@@ -105,7 +105,7 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let home = Home::from_env()?;
+    let home = Home::at(lorabench::train::config::UserConfig::load()?.runs_home());
     let opts = args.read.options();
     match args.command {
         None => list(&home, &opts, args.json),

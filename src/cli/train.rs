@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use lorabench::train::config::ProgressFormat;
 use lorabench::train::config::{self, Request, TrainConfig, UserConfig};
 use lorabench::train::prepare::{self, Prepared};
+use lorabench::train::progress::LogFormat;
+use lorabench::train::run::manifest::DatasetRef;
+use lorabench::train::run::{self, Home, LaunchSpec};
 use lorabench::train::{LaunchPlan, TrainerId};
 
 #[derive(clap::Args)]
@@ -95,10 +99,54 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // Every check, the backend's included, before a run folder exists.
     prepared.plan(&user, &runs.join("NEW-RUN"))?;
-    anyhow::bail!(
-        "the config is valid, but launching needs the runs core (train::run::launch), which is \
-         not in this build yet; use --dry-run to see the plan"
-    )
+    let home = Home::at(user.runs_home());
+    let new = home.allocate()?;
+    let made = match prepared.materialize(&user, &new.dir) {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing started: leave no half-made run behind.
+            let _ = std::fs::remove_dir_all(&new.dir);
+            return Err(e.into());
+        }
+    };
+    let c = &prepared.config;
+    let dataset = c.dataset.path.as_ref().map(|path| DatasetRef {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string()),
+        hash: prepared.snapshot.hash.clone(),
+        path: Some(path.clone()),
+    });
+    let log_format = match c.progress {
+        Some(ProgressFormat::Jsonl) => LogFormat::Jsonl,
+        _ => LogFormat::Tqdm,
+    };
+    let dir = new.dir.clone();
+    let id = run::launch(LaunchSpec {
+        home,
+        run: new,
+        name: c.run_name(),
+        config_yaml: c.to_yaml(),
+        plan: made.plan,
+        dataset,
+        gpus: c.launcher.gpu_ids.clone().unwrap_or_default(),
+        queue: args.queue,
+        log_format,
+        on_finish: user
+            .on_finish
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        resumed_from: None,
+    })?;
+    println!("config: {}", dir.join("run.yaml").display());
+    println!("run:    {}", dir.display());
+    println!("follow: lorabench runs logs {id} -f");
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_plan(prepared: &Prepared, plan: &LaunchPlan, run_dir: &Path) {

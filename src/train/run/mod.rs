@@ -72,20 +72,6 @@ pub struct Home {
 }
 
 impl Home {
-    /// `LORABENCH_HOME`, else `$XDG_STATE_HOME/lorabench`, else `~/.local/state/lorabench`.
-    pub fn from_env() -> Result<Home, RunError> {
-        let var = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        let root = var("LORABENCH_HOME")
-            .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("lorabench")))
-            .or_else(|| var("HOME").map(|h| h.join(".local/state/lorabench")))
-            .ok_or(RunError::NoHome)?;
-        Ok(Home { root })
-    }
-
     pub fn at(root: impl Into<PathBuf>) -> Home {
         Home { root: root.into() }
     }
