@@ -45,7 +45,10 @@ enum Command {
     Runs(cli::runs::Args),
     /// The supervisor of one run (started by `train`; not for people).
     #[command(name = "__supervise", hide = true)]
-    Supervise { run_dir: PathBuf },
+    Supervise {
+        /// The run folder to supervise.
+        run_dir: PathBuf,
+    },
     /// Print the workbench's keys in effect (keymap.yaml's defaults, your keys.yaml on top).
     Keys,
     /// Read trainer logs: progress points (step, loss, lr, speed) and events.

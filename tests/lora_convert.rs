@@ -142,7 +142,7 @@ fn cli_convert_writes_atomically_named_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.safetensors");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_lorabench"))
-        .args(["lora", "convert", KOHYA])
+        .args(["lora", "convert", KOHYA, "-o"])
         .arg(&out)
         .args(["--to", "peft"])
         .status()

@@ -45,11 +45,13 @@ enum Sub {
     Show {
         /// Run id, or a unique prefix of one.
         id: String,
+        /// Print the run as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Print the trainer's log (each progress bar as its last frame).
     Logs {
+        /// Run id, or a unique prefix of one.
         id: String,
         /// Keep printing what the run writes until it ends; Ctrl-C leaves the run alone.
         #[arg(short, long)]
@@ -57,6 +59,7 @@ enum Sub {
     },
     /// Stop a run: SIGINT so the trainer can save, then SIGTERM, then SIGKILL.
     Stop {
+        /// Run id, or a unique prefix of one.
         id: String,
         /// Seconds to wait after SIGINT.
         #[arg(long, default_value_t = 60, value_name = "SECS")]
@@ -88,6 +91,7 @@ enum Sub {
     },
     /// Delete a finished run's folder; its checkpoints and samples are kept unless --with-outputs.
     Rm {
+        /// Run id, or a unique prefix of one.
         id: String,
         /// Delete the outputs too (only those inside the run folder).
         #[arg(long)]

@@ -157,7 +157,9 @@ fn lint_errors(
         batch_size: config.train.batch_size.unwrap_or(1),
         trigger: config.dataset.trigger.clone(),
         bucket_no_upscale: config.dataset.buckets.no_upscale.unwrap_or(false),
+        min_bucket_reso: config.dataset.buckets.min,
         max_bucket_reso: config.dataset.buckets.max,
+        bucket_reso_steps: config.dataset.buckets.step,
         ..LintOptions::default()
     };
     let cancel = AtomicBool::new(false);
