@@ -315,10 +315,13 @@ fn artifacts(
             "png" | "jpg" | "jpeg" | "webp" => true,
             _ => continue,
         };
-        // Thumbnails and optimizer state are not what people look for.
-        let hidden = path
-            .components()
-            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        // Thumbnails and optimizer state are not what people look for. Only the part below the
+        // output folder counts: the default home itself is under ~/.local.
+        let inside = path.strip_prefix(out).unwrap_or(path);
+        let hidden = inside.components().any(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            c.starts_with('.') || (c.ends_with("-state") && inside.components().count() > 1)
+        });
         if hidden || (ext == "pt" && path.to_string_lossy().contains("optimizer")) {
             continue;
         }
