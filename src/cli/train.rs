@@ -178,11 +178,11 @@ fn print_plan(prepared: &Prepared, plan: &LaunchPlan, run_dir: &Path) {
     if let Some(path) = &c.dataset.path {
         let s = &prepared.snapshot;
         println!(
-            "dataset: {} -> {}/dataset ({} images in {} folders, content hash {})",
+            "dataset: {} -> {}/dataset ({} in {}, content hash {})",
             path.display(),
             run_dir.display(),
-            s.images(),
-            s.folders.len(),
+            super::say::plural(s.images(), "image", "images"),
+            super::say::plural(s.folders.len(), "folder", "folders"),
             s.hash
         );
     }
