@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
+use lorabench::train::config::user::config_dir;
 use lorabench::tui::keymap::Keymap;
-use lorabench::tui::theme::config_dir;
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let (keys, warning) = Keymap::load(config_dir().as_deref());

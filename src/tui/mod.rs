@@ -96,7 +96,7 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
         Err(e) => (Err(e), None),
     };
     let dataset = scan(&root, &ScanOptions::default())?;
-    let config = theme::config_dir();
+    let config = crate::train::config::user::config_dir();
     let (theme, mut warnings) = Theme::load(
         &options.theme,
         config.as_deref(),

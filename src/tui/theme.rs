@@ -4,7 +4,7 @@
 //! used. `NO_COLOR` strips every colour and keeps only text attributes.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
@@ -318,15 +318,6 @@ impl Theme {
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
         self.dirty = self.dirty.add_modifier(Modifier::BOLD);
     }
-}
-
-/// `$XDG_CONFIG_HOME/lorabench`, else `~/.config/lorabench`.
-pub fn config_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("lorabench"))
 }
 
 /// NO_COLOR is honoured when set to anything non-empty (no-color.org).
