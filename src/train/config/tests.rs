@@ -165,7 +165,7 @@ fn user_presets_win_over_builtin_ones() {
     r.preset = Some("mine".into());
     assert_eq!(resolve_request(&r).unwrap().config.network.rank, Some(2));
     let names = presets::names(Some(&dir.path().join("presets")));
-    assert_eq!(names, ["sd15", "sdxl", "flux", "mine"]);
+    assert_eq!(names, ["tiny", "sd15", "sdxl", "flux", "mine"]);
 }
 
 #[test]
