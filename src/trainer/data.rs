@@ -144,12 +144,11 @@ fn image_tensor(path: &Path, resized: Size, bucket: Size) -> std::result::Result
     let (x, y) = ((rw - bucket.w) / 2, (rh - bucket.h) / 2);
     let img = image::imageops::crop_imm(&img, x, y, bucket.w, bucket.h).to_image();
     let (w, h) = (bucket.w as usize, bucket.h as usize);
-    let t = Tensor::from_vec(img.into_raw(), (h, w, 3), &Device::Cpu)
+    Tensor::from_vec(img.into_raw(), (h, w, 3), &Device::Cpu)
         .and_then(|t| t.permute((2, 0, 1)))
         .and_then(|t| t.to_dtype(DType::F32))
         .and_then(|t| t.affine(1.0 / 127.5, -1.0))
-        .map_err(|e| e.to_string())?;
-    Ok(t)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads the snapshot, encodes what the caches lack, and returns the examples.

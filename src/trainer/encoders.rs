@@ -170,7 +170,7 @@ impl Vae {
             use_post_quant_conv: true,
         };
         let vb = VarBuilder::from_varmap(&map, DType::F32, device);
-        let vae = Self::build(vb, cfg, 0.18215, format!("tiny-vae-{:?}-{}", t, t.seed))?;
+        let vae = Self::build(vb, cfg, 0.18215, format!("tiny-vae-{t:?}"))?;
         reseed(&map, t.seed ^ 0x7AE, device)?;
         Ok(vae)
     }
@@ -266,7 +266,7 @@ impl TextEncoder {
         Ok(TextEncoder {
             model,
             width: t.text_width,
-            id: format!("tiny-clip-{:?}-{}", t, t.seed),
+            id: format!("tiny-clip-{t:?}"),
         })
     }
 

@@ -201,7 +201,9 @@ fn value_checks_point_at_the_file() {
         .check()
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no backend"), "{e}");
+    // No backend is the builtin one, which needs a dataset (and checks the base itself).
+    assert!(e.contains("no dataset"), "{e}");
+    assert!(!e.contains("model.base"), "{e}");
 }
 
 #[test]
