@@ -49,6 +49,12 @@ enum Command {
         /// The run folder to supervise.
         run_dir: PathBuf,
     },
+    /// One run of the builtin trainer (started by a run's supervisor; not for people).
+    #[command(name = "__train-worker", hide = true)]
+    TrainWorker {
+        /// The worker spec (JSON) the builtin backend wrote into the run folder.
+        spec: PathBuf,
+    },
     /// Print the workbench's keys in effect (keymap.yaml's defaults, your keys.yaml on top).
     Keys,
     /// Read trainer logs: progress points (step, loss, lr, speed) and events.
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Some(Command::Runs(args)) => cli::runs::run(args),
         Some(Command::Doctor(args)) => cli::doctor::run(args),
         Some(Command::Supervise { run_dir }) => Ok(lorabench::train::supervisor::main(&run_dir)),
+        Some(Command::TrainWorker { spec }) => Ok(lorabench::trainer::worker::main(&spec)),
         Some(Command::Keys) => cli::keys::run(),
         Some(Command::Log(args)) => cli::log::run(args),
         Some(Command::Train(args)) => cli::train::run(args),

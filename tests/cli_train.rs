@@ -151,5 +151,8 @@ fn config_prints_the_effective_settings() {
         v["runs"]["home"],
         tmp.path().join("state").to_str().unwrap()
     );
-    assert_eq!(v["presets"], serde_json::json!(["sd15", "sdxl", "flux"]));
+    assert_eq!(
+        v["presets"],
+        serde_json::json!(["tiny", "sd15", "sdxl", "flux"])
+    );
 }

@@ -12,7 +12,9 @@ use lorabench::trainer::lora::{KohyaInfo, LoraSet, LoraSpec, Targets};
 use lorabench::trainer::noise::{DdpmSchedule, NoiseConfig, Prediction, weighted_mse};
 use lorabench::trainer::optim::{AdamWConfig, Schedule};
 use lorabench::trainer::rng::Rng;
-use lorabench::trainer::session::{Example, Observer, Session, SessionConfig, StepReport};
+use lorabench::trainer::session::{
+    Checkpoint, Example, Observer, Session, SessionConfig, StepReport,
+};
 use lorabench::trainer::unet::UNet;
 use lorabench::trainer::weights::Weights;
 
@@ -26,8 +28,9 @@ impl Observer for Record {
     fn step(&mut self, r: &StepReport) {
         self.steps.push(*r);
     }
-    fn checkpoint(&mut self, dir: &Path, step: u64) {
-        self.checkpoints.push((dir.to_path_buf(), step));
+    fn checkpoint(&mut self, saved: &Checkpoint, step: u64) {
+        assert_eq!(Checkpoint::of_state(&saved.state), *saved);
+        self.checkpoints.push((saved.state.clone(), step));
     }
 }
 
@@ -150,10 +153,13 @@ fn a_resumed_run_repeats_the_uninterrupted_losses() {
         .unwrap();
     let steps: Vec<u64> = full.checkpoints.iter().map(|c| c.1).collect();
     assert_eq!(steps, vec![3, 6, 7]);
-    for (dir, _) in &full.checkpoints {
-        for f in ["lora.safetensors", "optimizer.safetensors", "state.json"] {
+    for (dir, step) in &full.checkpoints {
+        let name = format!("session-test-step{step:08}");
+        assert!(dir.ends_with(format!("{name}-state")), "{}", dir.display());
+        for f in ["optimizer.safetensors", "state.json"] {
             assert!(dir.join(f).is_file(), "{}", dir.join(f).display());
         }
+        assert!(dir.with_file_name(format!("{name}.safetensors")).is_file());
     }
 
     // A fresh process's view: new model, new session, resumed from step 3.
@@ -203,60 +209,144 @@ fn stopping_saves_a_checkpoint_first() {
         .unwrap();
     assert!(out.stopped);
     assert_eq!(out.steps_done, 0);
-    assert!(out.last_checkpoint.unwrap().join("state.json").is_file());
+    let saved = out.last_checkpoint.unwrap();
+    assert!(saved.state.join("state.json").is_file());
+    assert!(saved.lora.is_file());
+}
+
+/// A small dataset: `n` images of two aspect ratios with captions, in a `2_thing` folder.
+fn dataset(root: &Path, n: u32) -> std::path::PathBuf {
+    let dir = root.join("data").join("2_thing");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        let (w, h) = if i % 2 == 0 { (96, 64) } else { (64, 64) };
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 3 + i * 40) as u8, (y * 4) as u8, (i * 70) as u8])
+        });
+        img.save(dir.join(format!("{i}.png"))).unwrap();
+        std::fs::write(
+            dir.join(format!("{i}.txt")),
+            format!("thing, colour {i}, square"),
+        )
+        .unwrap();
+    }
+    root.join("data")
 }
 
 #[test]
-fn the_worker_prints_json_lines_and_writes_a_kohya_lora() {
-    use lorabench::trainer::worker::{WorkerSpec, run, write_inputs};
+fn the_worker_trains_on_a_dataset_prints_json_lines_and_writes_kohya_loras() {
+    use lorabench::trainer::worker::{WorkerSpec, run};
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = tmp.path().join("inputs.safetensors");
-    write_inputs(&inputs, &examples()).unwrap();
+    let data = dataset(tmp.path(), 3);
+    std::fs::write(data.join("2_thing").join("broken.png"), b"not a png").unwrap();
     let spec = serde_json::json!({
-        "unet": {"tiny": {"channels": [8, 16], "groups": 4, "heads": 2, "cross_attention_dim": 16}},
-        "inputs": inputs,
+        "model": {"tiny": {
+            "unet": {"channels": [8, 16], "groups": 4, "heads": 2, "cross_attention_dim": 16},
+            "encoders": {"vae_channels": [4, 8, 8], "vae_groups": 2, "text_width": 16,
+                         "text_layers": 1, "text_heads": 2}}},
+        "data": {"dataset_dir": data, "caption_extension": ".txt", "resolution": 64,
+                 "buckets": {"min": 32, "max": 128, "step": 32},
+                 "shuffle_caption": true, "keep_tokens": 1, "caption_dropout": 0.2,
+                 "cache_dir": tmp.path().join("cache")},
         "output_dir": tmp.path().join("out"),
         "output_name": "worker-test",
         "rank": 2, "alpha": 1.0, "targets": ["attention"],
         "steps": 3, "batch_size": 2, "learning_rate": 1e-3, "schedule": "constant",
-        "seed": 1, "save_every": 2
+        "seed": 1, "save_every": 2,
+        "sample": {"every_n_steps": 3, "prompts": ["thing"], "steps": 3, "seed": 0,
+                   "guidance": 7.5}
     });
     let path = tmp.path().join("spec.json");
     std::fs::write(&path, spec.to_string()).unwrap();
     let spec = WorkerSpec::read(&path).unwrap();
     let mut out = Vec::new();
     run(&spec, &mut out, &AtomicBool::new(false)).unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.clone())
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let steps: Vec<u64> = lines.iter().filter_map(|l| l["step"].as_u64()).collect();
+    let points: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"].is_null()).collect();
+    let steps: Vec<u64> = points.iter().filter_map(|l| l["step"].as_u64()).collect();
     assert_eq!(steps, vec![1, 2, 3]);
-    assert!(
-        lines
-            .iter()
-            .filter(|l| l["step"].is_u64())
-            .all(|l| l["loss"].is_f64() && l["total"] == 3)
-    );
-    let saved: Vec<&serde_json::Value> = lines
+    assert!(points.iter().all(|l| l["loss"].is_f64() && l["total"] == 3));
+    assert!(tmp.path().join("cache/latents.safetensors").is_file());
+    assert!(tmp.path().join("cache/text.safetensors").is_file());
+
+    // The runs core reads the worker's own output: points, checkpoints, samples.
+    let mut parsed = Vec::new();
+    lorabench::train::progress::parse_reader(
+        lorabench::train::TrainerId::Builtin,
+        lorabench::train::progress::LogFormat::Jsonl,
+        out.as_slice(),
+        |u| parsed.push(u),
+    )
+    .unwrap();
+    use lorabench::train::Event;
+    use lorabench::train::progress::Update;
+    let saved: Vec<(std::path::PathBuf, u64)> = parsed
         .iter()
-        .filter(|l| l["event"]["kind"] == "checkpoint_saved")
+        .filter_map(|u| match u {
+            Update::Event(Event::CheckpointSaved { path, step }) => {
+                Some((path.clone(), step.unwrap()))
+            }
+            _ => None,
+        })
         .collect();
-    assert_eq!(saved.len(), 2);
-    let lora = std::path::PathBuf::from(saved[1]["event"]["path"].as_str().unwrap());
-    let report = lorabench::lora::inspect::inspect(&lora).unwrap();
+    assert_eq!(saved.iter().map(|s| s.1).collect::<Vec<_>>(), vec![2, 3]);
+    let parsed_steps: Vec<u64> = parsed
+        .iter()
+        .filter_map(|u| match u {
+            Update::Point(p) => Some(p.step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(parsed_steps, vec![1, 2, 3]);
+    let samples: Vec<std::path::PathBuf> = parsed
+        .iter()
+        .filter_map(|u| match u {
+            Update::Event(Event::SampleWritten {
+                path,
+                step: Some(3),
+            }) => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(samples.len(), 1);
+    let png = image::open(&samples[0]).unwrap();
+    assert_eq!((png.width(), png.height()), (64, 64));
+
+    let report = lorabench::lora::inspect::inspect(&saved[1].0).unwrap();
     assert_eq!(report.format, lorabench::lora::keys::Format::Kohya);
     assert_eq!(report.training.unwrap().steps.as_deref(), Some("3"));
 
-    // Bad input is an error event and an error, naming the file.
+    // A resumed worker continues from the step-2 checkpoint and reads the caches.
+    let mut again = spec.clone();
+    again.resume_from = Some(saved[0].0.with_file_name("worker-test-step00000002-state"));
+    let mut out = Vec::new();
+    run(&again, &mut out, &AtomicBool::new(false)).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["step"], 3);
+    assert_eq!(
+        first["loss"], points[2]["loss"],
+        "the resumed step repeats the loss"
+    );
+
+    // A dataset without a usable image is an error event and an error, naming the folder.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(empty.join("1_x")).unwrap();
+    std::fs::write(empty.join("1_x").join("a.png"), b"broken").unwrap();
     let mut bad = spec.clone();
-    bad.inputs = tmp.path().join("missing.safetensors");
+    bad.data.dataset_dir = empty.clone();
     let mut out = Vec::new();
     let err = run(&bad, &mut out, &AtomicBool::new(false))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("missing.safetensors"), "{err}");
+    assert!(
+        err.contains("no usable image") && err.contains("a.png"),
+        "{err}"
+    );
     assert!(
         String::from_utf8(out)
             .unwrap()

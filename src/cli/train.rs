@@ -15,7 +15,8 @@ use lorabench::train::{LaunchPlan, TrainerId};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Start from this preset (sd15, sdxl, flux, or a user preset).
+    /// Start from this preset (tiny, sd15, sdxl, flux, or a user preset; tiny is a pipeline
+    /// demonstration on a random model).
     #[arg(long)]
     preset: Option<String>,
     /// A training config (YAML) on top of the preset.
@@ -31,7 +32,8 @@ pub struct Args {
     /// The base model: a .safetensors file or a diffusers folder (model.base).
     #[arg(long)]
     base: Option<PathBuf>,
-    /// The trainer: kohya, ai-toolkit, diffusers, simpletuner, onetrainer, command.
+    /// The trainer: builtin (the default), kohya, ai-toolkit, diffusers, simpletuner,
+    /// onetrainer, command.
     #[arg(long)]
     backend: Option<TrainerId>,
     /// The run's name (name).

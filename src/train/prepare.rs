@@ -75,7 +75,7 @@ pub fn prepare(resolved: Resolved, force: bool) -> Result<Prepared, PrepareError
     resolved.check()?;
     let mut config = resolved.config.clone();
     let mut warnings = Vec::new();
-    let backend = config.backend.unwrap_or(TrainerId::Kohya);
+    let backend = config.backend_id();
 
     let family = match (&config.model.base, config.model.family) {
         (Some(base), declared) => match model_family::detect(base) {

@@ -10,15 +10,22 @@
 //! - [`optim`]: AdamW with saveable f32 state, global-norm clipping, learning-rate schedules.
 //! - [`noise`]: DDPM schedule, per-sample timesteps, targets, min-SNR weighting.
 //! - [`rng`]: a small seeded generator whose state is saved with checkpoints.
+//! - [`encoders`]: the frozen VAE and CLIP text encoder (candle-transformers, inference only);
+//!   [`data`]: the dataset snapshot as cached latents and caption embeddings.
+//! - [`session`]: the step loop, checkpoints, exact resume; [`sample`]: DDIM sample images;
+//!   [`worker`]: the `__train-worker` process the runs core supervises.
 
 pub mod bridge;
 pub mod config;
+pub mod data;
+pub mod encoders;
 pub mod error;
 pub mod layers;
 pub mod lora;
 pub mod noise;
 pub mod optim;
 pub mod rng;
+pub mod sample;
 pub mod session;
 pub mod unet;
 pub mod weights;

@@ -3,6 +3,12 @@
 //! steps and at the end, and exact resume. The data order is a function of the step alone and
 //! the noise generator's state is saved, so a resumed run draws what an uninterrupted one
 //! would have drawn and reproduces its losses.
+//!
+//! Examples of different latent sizes (aspect-ratio buckets) are never batched together: each
+//! epoch shuffles every bucket, cuts it into batches and shuffles the batches (sd-scripts'
+//! rule). A checkpoint is kohya's layout: `NAME-stepNNNNNNNN.safetensors` (the LoRA) beside
+//! `NAME-stepNNNNNNNN-state/` (optimizer state and the step counter), which the runs core does
+//! not list as a LoRA.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +63,42 @@ pub struct StepReport {
 /// What a session tells its caller as it goes.
 pub trait Observer {
     fn step(&mut self, report: &StepReport);
-    fn checkpoint(&mut self, dir: &Path, step: u64);
+    /// A checkpoint was saved: the LoRA file and its state folder.
+    fn checkpoint(&mut self, saved: &Checkpoint, step: u64);
+    /// After each optimizer step, with the model as trained so far (samples are made here).
+    fn after_step(&mut self, _unet: &UNet, _step: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The text embedding of each example, drawn afresh per use (caption shuffling and dropout);
+/// without one the session uses [`Example::context`].
+pub trait Conditioning {
+    /// The (L, D) embedding for example `index` at position `cursor` of the example stream.
+    fn context(&self, index: usize, cursor: u64) -> Result<Tensor>;
+}
+
+/// A saved checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub lora: PathBuf,
+    /// Resume from this folder.
+    pub state: PathBuf,
+}
+
+impl Checkpoint {
+    /// The checkpoint whose state folder is `state` (`X-state` beside `X.safetensors`).
+    pub fn of_state(state: &Path) -> Checkpoint {
+        let name = state
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = name.strip_suffix("-state").unwrap_or(&name);
+        Checkpoint {
+            lora: state.with_file_name(format!("{stem}.safetensors")),
+            state: state.to_path_buf(),
+        }
+    }
 }
 
 /// The resumable state beside the LoRA and optimizer files of a checkpoint.
@@ -71,7 +112,6 @@ struct State {
     gradient_accumulation: usize,
 }
 
-const LORA_FILE: &str = "lora.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.json";
 
@@ -79,9 +119,45 @@ const STATE_FILE: &str = "state.json";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub steps_done: u64,
-    pub last_checkpoint: Option<PathBuf>,
+    pub last_checkpoint: Option<Checkpoint>,
     /// Stopped by the stop flag before `steps`.
     pub stopped: bool,
+}
+
+fn shuffle(v: &mut [usize], r: &mut Rng) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, r.below(i as u64 + 1) as usize);
+    }
+}
+
+/// Example indices by latent shape, in order of first appearance.
+fn buckets_of(examples: &[Example]) -> Vec<Vec<usize>> {
+    let mut shapes: Vec<&[usize]> = Vec::new();
+    let mut buckets: Vec<Vec<usize>> = Vec::new();
+    for (i, e) in examples.iter().enumerate() {
+        match shapes.iter().position(|s| *s == e.latents.dims()) {
+            Some(b) => buckets[b].push(i),
+            None => {
+                shapes.push(e.latents.dims());
+                buckets.push(vec![i]);
+            }
+        }
+    }
+    buckets
+}
+
+fn batches_per_epoch(buckets: &[Vec<usize>], batch_size: usize) -> u64 {
+    buckets
+        .iter()
+        .map(|ix| ix.len().div_ceil(batch_size.max(1)) as u64)
+        .sum()
+}
+
+/// Optimizer steps in one pass over `examples` (for `train.epochs`).
+pub fn steps_per_epoch(examples: &[Example], batch_size: usize, accum: usize) -> u64 {
+    batches_per_epoch(&buckets_of(examples), batch_size)
+        .div_ceil(accum.max(1) as u64)
+        .max(1)
 }
 
 pub struct Session<'a> {
@@ -89,6 +165,9 @@ pub struct Session<'a> {
     lora: &'a LoraSet,
     params: Vec<(String, candle_core::Var)>,
     examples: &'a [Example],
+    conditioning: Option<&'a dyn Conditioning>,
+    /// Example indices by latent shape, in order of first appearance.
+    buckets: Vec<Vec<usize>>,
     cfg: SessionConfig,
     optimizer: AdamW,
     schedule: DdpmSchedule,
@@ -111,14 +190,7 @@ impl<'a> Session<'a> {
                 "batch size and gradient accumulation must be at least 1".into(),
             ));
         }
-        let shape = examples[0].latents.dims().to_vec();
-        if let Some(e) = examples.iter().find(|e| e.latents.dims() != shape) {
-            return Err(TrainerError::Unsupported(format!(
-                "latents of shapes {:?} and {:?} in one session; one bucket per session",
-                shape,
-                e.latents.dims()
-            )));
-        }
+        let buckets = buckets_of(examples);
         let params = lora.vars();
         let optimizer = AdamW::new(&params, cfg.adamw)?;
         Ok(Session {
@@ -126,6 +198,8 @@ impl<'a> Session<'a> {
             lora,
             params,
             examples,
+            conditioning: None,
+            buckets,
             rng: Rng::new(cfg.seed),
             cfg,
             optimizer,
@@ -134,7 +208,22 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Continues from a checkpoint folder written by this kind of session.
+    /// Draws each example's text embedding from `c` instead of [`Example::context`].
+    pub fn with_conditioning(mut self, c: &'a dyn Conditioning) -> Self {
+        self.conditioning = Some(c);
+        self
+    }
+
+    /// The optimizer steps done (where a resumed session starts).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    fn batches_per_epoch(&self) -> u64 {
+        batches_per_epoch(&self.buckets, self.cfg.batch_size)
+    }
+
+    /// Continues from a checkpoint state folder written by this kind of session.
     pub fn resume(&mut self, dir: &Path) -> Result<()> {
         let path = dir.join(STATE_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| TrainerError::Io {
@@ -164,7 +253,7 @@ impl<'a> Session<'a> {
                     .into(),
             });
         }
-        self.lora.load_kohya(&dir.join(LORA_FILE))?;
+        self.lora.load_kohya(&Checkpoint::of_state(dir).lora)?;
         self.optimizer.load(&dir.join(OPTIMIZER_FILE))?;
         self.step = state.step;
         self.rng = Rng::new(state.rng);
@@ -182,31 +271,39 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Example index at position `cursor` of the endless stream: epoch e is a shuffle seeded
-    /// by (seed, e), so the order needs no state of its own.
-    fn example_at(&self, cursor: u64) -> (usize, u64) {
-        let n = self.examples.len() as u64;
-        let (epoch, pos) = (cursor / n, cursor % n);
-        let mut order: Vec<usize> = (0..self.examples.len()).collect();
+    /// The examples of micro-batch `micro` of the endless stream and its epoch: epoch e is a
+    /// shuffle seeded by (seed, e), so the order needs no state of its own.
+    fn batch_indices(&self, micro: u64) -> (Vec<usize>, u64) {
+        let per_epoch = self.batches_per_epoch().max(1);
+        let (epoch, pos) = (micro / per_epoch, micro % per_epoch);
         let mut r = Rng::new(self.cfg.seed ^ epoch.wrapping_mul(0xA076_1D64_78BD_642F) ^ 0x5EED);
-        for i in (1..order.len()).rev() {
-            order.swap(i, r.below(i as u64 + 1) as usize);
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for bucket in &self.buckets {
+            let mut order = bucket.clone();
+            shuffle(&mut order, &mut r);
+            batches.extend(order.chunks(self.cfg.batch_size).map(<[usize]>::to_vec));
         }
-        (order[pos as usize], epoch)
+        let mut which: Vec<usize> = (0..batches.len()).collect();
+        shuffle(&mut which, &mut r);
+        let picked = which
+            .get(pos as usize)
+            .and_then(|&b| batches.get(b).cloned())
+            .unwrap_or_default();
+        (picked, epoch)
     }
 
     fn batch(&self, micro: u64) -> Result<(Tensor, Tensor, u64)> {
+        let (picks, epoch) = self.batch_indices(micro);
         let b = self.cfg.batch_size as u64;
-        let picks: Vec<(usize, u64)> = (0..b).map(|k| self.example_at(micro * b + k)).collect();
-        let lat: Vec<&Tensor> = picks
+        let lat: Vec<&Tensor> = picks.iter().map(|i| &self.examples[*i].latents).collect();
+        let ctx: Vec<Tensor> = picks
             .iter()
-            .map(|(i, _)| &self.examples[*i].latents)
-            .collect();
-        let ctx: Vec<&Tensor> = picks
-            .iter()
-            .map(|(i, _)| &self.examples[*i].context)
-            .collect();
-        let epoch = picks.first().map_or(0, |p| p.1);
+            .enumerate()
+            .map(|(k, &i)| match self.conditioning {
+                Some(c) => c.context(i, micro * b + k as u64),
+                None => Ok(self.examples[i].context.clone()),
+            })
+            .collect::<Result<_>>()?;
         Ok((Tensor::stack(&lat, 0)?, Tensor::stack(&ctx, 0)?, epoch))
     }
 
@@ -285,6 +382,7 @@ impl<'a> Session<'a> {
                 grad_norm: stats.grad_norm,
                 epoch,
             });
+            observer.after_step(self.unet, self.step)?;
             let due = self
                 .cfg
                 .save_every
@@ -300,37 +398,42 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// `output_dir/step-NNNNNN/`: the LoRA (kohya), the optimizer state and state.json,
-    /// written into a temporary folder renamed into place, so a checkpoint is whole or absent.
-    fn save(&self, observer: &mut dyn Observer) -> Result<PathBuf> {
-        let dir = self.cfg.output_dir.join(format!("step-{:06}", self.step));
-        let tmp = self
-            .cfg
-            .output_dir
-            .join(format!(".step-{:06}.partial", self.step));
+    /// `NAME-stepNNNNNNNN.safetensors` and its `-state` folder, each written under a temporary
+    /// name and renamed into place, the LoRA first: a checkpoint is whole or absent.
+    fn save(&self, observer: &mut dyn Observer) -> Result<Checkpoint> {
+        let stem = format!("{}-step{:08}", self.cfg.info.output_name, self.step);
+        let out = &self.cfg.output_dir;
+        let saved = Checkpoint {
+            lora: out.join(format!("{stem}.safetensors")),
+            state: out.join(format!("{stem}-state")),
+        };
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| TrainerError::Io { path, source }
         };
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        std::fs::create_dir_all(out).map_err(io(out))?;
         let mut info = self.cfg.info.clone();
         info.steps = self.step;
         info.learning_rate = self.cfg.learning_rate;
         info.lr_scheduler = self.cfg.schedule.name().into();
         info.seed = self.cfg.seed;
-        self.lora.save_kohya(&tmp.join(LORA_FILE), &info)?;
+        let tmp_lora = out.join(format!(".{stem}.safetensors.partial"));
+        self.lora.save_kohya(&tmp_lora, &info)?;
+        std::fs::rename(&tmp_lora, &saved.lora).map_err(io(&saved.lora))?;
+        let tmp = out.join(format!(".{stem}-state.partial"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         self.optimizer.save(&tmp.join(OPTIMIZER_FILE))?;
         let state = serde_json::to_string_pretty(&self.state())
             .map_err(|e| TrainerError::Unsupported(e.to_string()))?;
         std::fs::write(tmp.join(STATE_FILE), state).map_err(io(&tmp))?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        if saved.state.exists() {
+            std::fs::remove_dir_all(&saved.state).map_err(io(&saved.state))?;
         }
-        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
-        observer.checkpoint(&dir, self.step);
-        Ok(dir)
+        std::fs::rename(&tmp, &saved.state).map_err(io(&saved.state))?;
+        observer.checkpoint(&saved, self.step);
+        Ok(saved)
     }
 }

@@ -29,8 +29,7 @@ pub struct Weights {
 const LDM_PREFIX: &str = "model.diffusion_model.";
 
 impl Weights {
-    /// Random weights: norms start at 1/0, other tensors uniform in ±1/√fan_in (torch's
-    /// default scale for linear and conv layers).
+    /// Random weights ([`random_tensor`]).
     pub fn random(seed: u64, dtype: DType, device: &Device) -> Self {
         Weights {
             path: PathBuf::from("<random weights>"),
@@ -137,23 +136,32 @@ impl Weights {
                     });
                 }
             }
-            Source::Random(rng) => {
-                let leaf = name.rsplit('.').next().unwrap_or("");
-                let is_norm = name.contains("norm") && shape.len() == 1;
-                if is_norm && leaf == "weight" {
-                    Tensor::ones(shape, DType::F32, &self.device)?
-                } else if shape.len() == 1 && !is_norm {
-                    rng.rand_uniform(shape, 0.1, &self.device)?
-                } else if is_norm {
-                    Tensor::zeros(shape, DType::F32, &self.device)?
-                } else {
-                    let fan_in: usize = shape[1..].iter().product();
-                    rng.rand_uniform(shape, 1.0 / (fan_in as f64).sqrt(), &self.device)?
-                }
-            }
+            Source::Random(rng) => random_tensor(rng, name, shape, &self.device)?,
         };
         Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
+}
+
+/// A random tensor for parameter `name`: norms start at 1/0, other tensors uniform in
+/// ±1/√fan_in (torch's default scale for linear and conv layers), biases in ±0.1.
+pub fn random_tensor(
+    rng: &mut Rng,
+    name: &str,
+    shape: &[usize],
+    device: &Device,
+) -> Result<Tensor> {
+    let leaf = name.rsplit('.').next().unwrap_or("");
+    let is_norm = name.contains("norm") && shape.len() == 1;
+    Ok(if is_norm && leaf == "weight" {
+        Tensor::ones(shape, DType::F32, device)?
+    } else if shape.len() == 1 && !is_norm {
+        rng.rand_uniform(shape, 0.1, device)?
+    } else if is_norm {
+        Tensor::zeros(shape, DType::F32, device)?
+    } else {
+        let fan_in: usize = shape[1..].iter().product();
+        rng.rand_uniform(shape, 1.0 / (fan_in.max(1) as f64).sqrt(), device)?
+    })
 }
 
 fn read(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {

@@ -1,22 +1,26 @@
-//! Worker mode: one training session described by a JSON spec, progress printed as JSON lines
-//! that the runs core parses like any other trainer's structured output:
-//! `{"step":3,"total":10,"loss":0.12,"lr":0.0001,"epoch":1}` per optimizer step and
-//! `{"event":{"kind":"checkpoint_saved","path":"…","step":3}}` per checkpoint. SIGINT or
-//! SIGTERM makes it save a checkpoint and exit cleanly.
+//! Worker mode (`lorabench __train-worker SPEC`): one training run described by a JSON spec
+//! (written by the builtin backend), progress printed on stdout as the JSON lines the runs
+//! core's jsonl parser reads: `{"step":3,"total":10,"loss":0.12,"lr":0.0001,"epoch":1}` per
+//! optimizer step, and an [`Event`] as it serialises (`{"kind":"checkpoint_saved","path":"…",
+//! "step":3}`, `sample_written`, `error`). Notes for people go to stderr. SIGINT or SIGTERM
+//! makes it save a checkpoint and exit cleanly.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use serde::Deserialize;
 
 use super::config::UNetConfig;
+use super::data::DataSpec;
+use super::encoders::{TextEncoder, TinyEncoders, Vae};
 use super::lora::{KohyaInfo, LoraSpec, Targets};
 use super::noise::{NoiseConfig, Prediction};
 use super::optim::{AdamWConfig, Schedule};
-use super::session::{Example, Observer, Outcome, Session, SessionConfig, StepReport};
+use super::sample::Sampler;
+use super::session::{Checkpoint, Observer, Outcome, Session, SessionConfig, StepReport};
 use super::unet::UNet;
 use super::weights::Weights;
 use super::{Result, TrainerError};
@@ -34,12 +38,28 @@ pub struct TinyUnet {
     pub seed: u64,
 }
 
+/// The base model.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum UnetSource {
-    /// A diffusers folder or an SD1.x/2.x single-file checkpoint.
+pub enum ModelSource {
+    /// A diffusers pipeline folder (`unet/`, `vae/`, `text_encoder/`).
     Base(PathBuf),
-    Tiny(TinyUnet),
+    /// Random weights from fixed seeds: a pipeline demonstration, not a useful model.
+    Tiny {
+        unet: TinyUnet,
+        encoders: TinyEncoders,
+    },
+}
+
+/// Sample images every N steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSpec {
+    pub every_n_steps: u64,
+    pub prompts: Vec<String>,
+    pub steps: usize,
+    pub seed: u64,
+    pub guidance: f64,
 }
 
 fn one() -> usize {
@@ -49,9 +69,8 @@ fn one() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSpec {
-    pub unet: UnetSource,
-    /// safetensors with `latents.<i>` (C, H, W) and `context.<i>` (L, D), i = 0, 1, …
-    pub inputs: PathBuf,
+    pub model: ModelSource,
+    pub data: DataSpec,
     pub output_dir: PathBuf,
     pub output_name: String,
     pub rank: usize,
@@ -62,7 +81,11 @@ pub struct WorkerSpec {
     pub conv_rank: Option<usize>,
     #[serde(default)]
     pub conv_alpha: Option<f32>,
-    pub steps: u64,
+    /// Optimizer steps; or `epochs` passes over the data.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    #[serde(default)]
+    pub epochs: Option<u64>,
     pub batch_size: usize,
     #[serde(default = "one")]
     pub gradient_accumulation: usize,
@@ -85,7 +108,9 @@ pub struct WorkerSpec {
     pub seed: u64,
     #[serde(default)]
     pub save_every: Option<u64>,
-    /// A checkpoint folder of this run to continue from.
+    #[serde(default)]
+    pub sample: Option<SampleSpec>,
+    /// A checkpoint state folder of this run to continue from.
     #[serde(default)]
     pub resume_from: Option<PathBuf>,
 }
@@ -123,6 +148,16 @@ impl WorkerSpec {
         Ok(spec)
     }
 
+    fn prediction(&self) -> Result<Prediction> {
+        match self.prediction.as_deref() {
+            None | Some("epsilon") => Ok(Prediction::Epsilon),
+            Some("v") | Some("v_prediction") => Ok(Prediction::V),
+            Some(other) => Err(TrainerError::Unsupported(format!(
+                "prediction `{other}`; use epsilon or v"
+            ))),
+        }
+    }
+
     fn session(&self, cfg: &UNetConfig, base_name: String) -> Result<SessionConfig> {
         let schedule = match self.schedule.as_str() {
             "constant" => Schedule::Constant,
@@ -133,18 +168,10 @@ impl WorkerSpec {
                 )));
             }
         };
-        let prediction = match self.prediction.as_deref() {
-            None | Some("epsilon") => Prediction::Epsilon,
-            Some("v") | Some("v_prediction") => Prediction::V,
-            Some(other) => {
-                return Err(TrainerError::Unsupported(format!(
-                    "prediction `{other}`; use epsilon or v"
-                )));
-            }
-        };
+        let prediction = self.prediction()?;
         let v2 = cfg.cross_attention_dim == 1024;
         Ok(SessionConfig {
-            steps: self.steps,
+            steps: self.steps.unwrap_or(0),
             batch_size: self.batch_size,
             gradient_accumulation: self.gradient_accumulation,
             learning_rate: self.learning_rate,
@@ -184,72 +211,66 @@ impl WorkerSpec {
     }
 }
 
-/// Reads `latents.<i>` / `context.<i>` pairs.
-pub fn read_inputs(path: &Path, device: &Device) -> Result<Vec<Example>> {
-    let mut map =
-        candle_core::safetensors::load(path, device).map_err(|source| TrainerError::Load {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let mut out = Vec::new();
-    while let Some(latents) = map.remove(&format!("latents.{}", out.len())) {
-        let i = out.len();
-        let context = map
-            .remove(&format!("context.{i}"))
-            .ok_or_else(|| TrainerError::Config {
-                path: path.to_path_buf(),
-                problem: format!("`latents.{i}` has no `context.{i}`"),
-            })?;
-        out.push(Example {
-            latents: latents.to_dtype(DType::F32)?,
-            context: context.to_dtype(DType::F32)?,
-        });
+/// One JSON line on `out`.
+fn emit(out: &mut dyn Write, value: &impl serde::Serialize) {
+    if let Ok(line) = serde_json::to_string(value) {
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
     }
-    if out.is_empty() {
-        return Err(TrainerError::Config {
-            path: path.to_path_buf(),
-            problem: "no `latents.0`; nothing to train on".into(),
-        });
-    }
-    Ok(out)
 }
 
-/// Prints the JSON lines.
+/// Prints the JSON lines and makes the samples.
 struct Lines<'w> {
     out: &'w mut dyn Write,
     started: std::time::Instant,
+    first_step: u64,
+    sampler: Option<(Sampler<'w>, u64)>,
 }
 
 impl Observer for Lines<'_> {
     fn step(&mut self, r: &StepReport) {
         let elapsed = self.started.elapsed().as_secs_f64();
+        let done = r.step.saturating_sub(self.first_step);
         let point = Point {
             step: r.step,
             total: Some(r.total),
             loss: Some(r.loss),
             lr: Some(r.lr),
-            rate: (elapsed > 0.0).then(|| r.step as f64 / elapsed),
+            rate: (elapsed > 0.0).then(|| done as f64 / elapsed),
             epoch: Some(r.epoch),
             time: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()
                 .map(|d| d.as_secs_f64()),
         };
-        if let Ok(line) = serde_json::to_string(&point) {
-            let _ = writeln!(self.out, "{line}");
-            let _ = self.out.flush();
-        }
+        emit(self.out, &point);
     }
 
-    fn checkpoint(&mut self, dir: &Path, step: u64) {
+    fn checkpoint(&mut self, saved: &Checkpoint, step: u64) {
         let event = Event::CheckpointSaved {
-            path: dir.join("lora.safetensors"),
+            path: saved.lora.clone(),
             step: Some(step),
         };
-        if let Ok(line) = serde_json::to_string(&serde_json::json!({ "event": event })) {
-            let _ = writeln!(self.out, "{line}");
-            let _ = self.out.flush();
+        emit(self.out, &event);
+    }
+
+    fn after_step(&mut self, unet: &UNet, step: u64) -> Result<()> {
+        let Some((sampler, every)) = &self.sampler else {
+            return Ok(());
+        };
+        if *every == 0 || !step.is_multiple_of(*every) {
+            return Ok(());
         }
+        for path in sampler.write(unet, step)? {
+            emit(
+                self.out,
+                &Event::SampleWritten {
+                    path,
+                    step: Some(step),
+                },
+            );
+        }
+        Ok(())
     }
 }
 
@@ -270,71 +291,176 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 pub fn run(spec: &WorkerSpec, out: &mut dyn Write, stop: &AtomicBool) -> Result<Outcome> {
     let result = run_inner(spec, out, stop);
     if let Err(e) = &result {
-        let event = Event::Error {
-            message: e.to_string(),
-        };
-        if let Ok(line) = serde_json::to_string(&serde_json::json!({ "event": event })) {
-            let _ = writeln!(out, "{line}");
-        }
+        emit(
+            out,
+            &Event::Error {
+                message: e.to_string(),
+            },
+        );
     }
     result
 }
 
 fn run_inner(spec: &WorkerSpec, out: &mut dyn Write, stop: &AtomicBool) -> Result<Outcome> {
     let device = Device::Cpu;
-    let (cfg, mut weights, base_name) = match &spec.unet {
-        UnetSource::Base(path) => {
+    let (cfg, mut weights, vae, text, base_name) = match &spec.model {
+        ModelSource::Base(path) => {
+            if !path.is_dir() {
+                return Err(TrainerError::Config {
+                    path: path.clone(),
+                    problem: "the builtin trainer reads a diffusers pipeline folder (unet/, \
+                              vae/, text_encoder/); a single-file checkpoint is not supported \
+                              yet (convert it to a diffusers folder, or use the kohya backend)"
+                        .into(),
+                });
+            }
             let (cfg, w) = Weights::load(path, DType::F32, &device)?;
             let name = path
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            (cfg, w, name)
+            let vae = Vae::load(path, &device)?;
+            let text = TextEncoder::load(path, &device)?;
+            (cfg, w, vae, text, name)
         }
-        UnetSource::Tiny(t) => (
+        ModelSource::Tiny { unet: t, encoders } => (
             UNetConfig::tiny(&t.channels, t.groups, t.heads, t.cross_attention_dim),
             Weights::random(t.seed, DType::F32, &device),
-            "tiny (random weights)".to_string(),
+            Vae::tiny(encoders, &device)?,
+            TextEncoder::tiny(encoders, &device)?,
+            "tiny (random weights; a pipeline demonstration)".to_string(),
         ),
     };
-    let examples = read_inputs(&spec.inputs, &device)?;
-    let (c, h, w) = examples[0].latents.dims3()?;
-    if c != cfg.in_channels {
-        return Err(TrainerError::Config {
-            path: spec.inputs.clone(),
-            problem: format!(
-                "latents have {c} channels, the UNet takes {}",
-                cfg.in_channels
-            ),
-        });
+    if text.width != cfg.cross_attention_dim {
+        return Err(TrainerError::Unsupported(format!(
+            "the text encoder is {} wide, the UNet's cross-attention takes {}; they are not \
+             parts of one model",
+            text.width, cfg.cross_attention_dim
+        )));
     }
-    cfg.check_latent(h, w)
-        .map_err(|problem| TrainerError::Config {
-            path: spec.inputs.clone(),
-            problem,
-        })?;
+    let started = std::time::Instant::now();
+    let data = super::data::load(&spec.data, &vae, text, spec.seed)?;
+    for s in &data.skipped {
+        eprintln!("skipped (unreadable): {s}");
+    }
+    eprintln!(
+        "data: {} examples from {} ({:.1} s, caches in {})",
+        data.examples.len(),
+        spec.data.dataset_dir.display(),
+        started.elapsed().as_secs_f64(),
+        spec.data.cache_dir.display()
+    );
+    let (c, h, w) = data.examples[0].latents.dims3()?;
+    if c != cfg.in_channels {
+        return Err(TrainerError::Unsupported(format!(
+            "the VAE makes {c}-channel latents, the UNet takes {}",
+            cfg.in_channels
+        )));
+    }
+    for e in &data.examples {
+        let (_, h, w) = e.latents.dims3()?;
+        cfg.check_latent(h, w)
+            .map_err(|problem| TrainerError::Config {
+                path: spec.data.dataset_dir.clone(),
+                problem,
+            })?;
+    }
     let lora = spec.lora()?;
     let (unet, set) = UNet::new(&cfg, &mut weights, Some(&lora))?;
     drop(weights);
     let mut session_cfg = spec.session(&cfg, base_name)?;
-    session_cfg.info.resolution = (w * 8, h * 8);
-    let mut session = Session::new(&unet, &set, &examples, session_cfg)?;
+    session_cfg.info.resolution = (w * vae.factor, h * vae.factor);
+    session_cfg.steps = match (spec.steps, spec.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => {
+            e * super::session::steps_per_epoch(
+                &data.examples,
+                spec.batch_size,
+                spec.gradient_accumulation,
+            )
+        }
+        (None, None) => {
+            return Err(TrainerError::Unsupported(
+                "neither train.steps nor train.epochs is set".into(),
+            ));
+        }
+    };
+    let mut session = Session::new(&unet, &set, &data.examples, session_cfg)?;
+    if let Some(c) = data.conditioning() {
+        session = session.with_conditioning(c);
+    }
     if let Some(dir) = &spec.resume_from {
         session.resume(dir)?;
     }
+    let sampler = match &spec.sample {
+        Some(s) if !s.prompts.is_empty() => {
+            let tokenizer = crate::dataset::tokens::clip()
+                .map_err(|e| TrainerError::Unsupported(e.to_string()))?;
+            let text = data.captions.encoder();
+            let prompts = s
+                .prompts
+                .iter()
+                .map(|p| text.encode(&tokenizer.encode(p)))
+                .collect::<Result<_>>()?;
+            let side = spec.data.resolution as usize / vae.factor;
+            Some((
+                Sampler {
+                    vae: &vae,
+                    prompts,
+                    uncond: data.captions.empty().clone(),
+                    steps: s.steps,
+                    guidance: s.guidance,
+                    seed: s.seed,
+                    size: (side, side),
+                    prediction: spec.prediction()?,
+                    dir: spec.output_dir.join("sample"),
+                    name: spec.output_name.clone(),
+                },
+                s.every_n_steps,
+            ))
+        }
+        _ => None,
+    };
     let mut lines = Lines {
         out,
         started: std::time::Instant::now(),
+        first_step: session.step(),
+        sampler,
     };
     session.run(&mut lines, stop)
 }
 
-/// The inputs file for [`WorkerSpec::inputs`].
-pub fn write_inputs(path: &Path, examples: &[Example]) -> Result<()> {
-    let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(2 * examples.len());
-    for (i, e) in examples.iter().enumerate() {
-        tensors.push((format!("latents.{i}"), e.latents.clone()));
-        tensors.push((format!("context.{i}"), e.context.clone()));
+/// `lorabench __train-worker SPEC`: runs the spec, printing JSON lines on stdout. Exit
+/// status 0 when it finished or was stopped (a checkpoint saved), 1 on an error (printed as
+/// an error event and on stderr).
+pub fn main(spec_path: &Path) -> std::process::ExitCode {
+    let fail = |e: &TrainerError| {
+        eprintln!("lorabench train worker: {e}");
+        std::process::ExitCode::FAILURE
+    };
+    let stop = match stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let spec = match WorkerSpec::read(spec_path) {
+        Ok(s) => s,
+        Err(e) => {
+            emit(
+                &mut std::io::stdout(),
+                &Event::Error {
+                    message: e.to_string(),
+                },
+            );
+            return fail(&e);
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match run(&spec, &mut stdout, &stop) {
+        Ok(o) => {
+            if o.stopped {
+                eprintln!("stopped at step {}; checkpoint saved", o.steps_done);
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
     }
-    crate::lora::safetensors::write_tensors(path, &tensors, &Default::default(), false)?;
-    Ok(())
 }

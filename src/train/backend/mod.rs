@@ -3,6 +3,7 @@
 //! ([`PlanError::Unsupported`]), never dropped.
 
 pub mod ai_toolkit;
+pub mod builtin;
 pub mod command;
 pub mod diffusers;
 pub mod kohya;
@@ -81,21 +82,25 @@ pub enum PlanError {
         path: PathBuf,
         format: &'static str,
     },
+    #[error("the {backend} backend needs {key}: {why}")]
+    Needs {
+        key: String,
+        backend: TrainerId,
+        why: String,
+    },
     #[error("backend_options.{key}: {why}")]
     BadOption { key: String, why: String },
     #[error("cannot resume: {0}")]
     NoResume(String),
-    #[error("the {0} backend cannot be launched from a config yet")]
-    NotLaunchable(TrainerId),
 }
 
 impl PlanError {
     /// The config key the error is about, for locating it in the config files.
     pub fn key(&self) -> Option<String> {
         match self {
-            PlanError::Unsupported { key, .. } | PlanError::NotUtf8 { key, .. } => {
-                Some(key.clone())
-            }
+            PlanError::Unsupported { key, .. }
+            | PlanError::NotUtf8 { key, .. }
+            | PlanError::Needs { key, .. } => Some(key.clone()),
             PlanError::BadOption { key, .. } => Some(format!("backend_options.{key}")),
             _ => None,
         }
@@ -190,7 +195,7 @@ fn inert(config: &TrainConfig, key: &str) -> bool {
 
 /// Plans a fresh run.
 pub fn plan(job: &Job) -> Result<LaunchPlan, PlanError> {
-    let backend = job.config.backend.unwrap_or(TrainerId::Kohya);
+    let backend = job.config.backend_id();
     match backend {
         TrainerId::Kohya => kohya::plan(job, None),
         TrainerId::AiToolkit => ai_toolkit::plan(job),
@@ -198,7 +203,7 @@ pub fn plan(job: &Job) -> Result<LaunchPlan, PlanError> {
         TrainerId::Simpletuner => simpletuner::plan(job, false),
         TrainerId::Onetrainer => onetrainer::plan(job, false),
         TrainerId::Command => command::plan(job),
-        TrainerId::Builtin => Err(PlanError::NotLaunchable(backend)),
+        TrainerId::Builtin => builtin::plan(job, false),
     }
 }
 
@@ -207,7 +212,7 @@ pub fn plan(job: &Job) -> Result<LaunchPlan, PlanError> {
 /// newest save by itself; diffusers and SimpleTuner `--resume_from_checkpoint latest`;
 /// OneTrainer `continue_last_backup`.
 pub fn plan_resume(job: &Job) -> Result<LaunchPlan, PlanError> {
-    let backend = job.config.backend.unwrap_or(TrainerId::Kohya);
+    let backend = job.config.backend_id();
     match backend {
         TrainerId::Kohya => {
             let state = kohya::latest_state(&job.paths.output_dir, &job.config.file_name())
@@ -224,7 +229,8 @@ pub fn plan_resume(job: &Job) -> Result<LaunchPlan, PlanError> {
         TrainerId::Diffusers => diffusers::plan(job, true),
         TrainerId::Simpletuner => simpletuner::plan(job, true),
         TrainerId::Onetrainer => onetrainer::plan(job, true),
-        TrainerId::Command | TrainerId::Builtin => Err(PlanError::NoResume(format!(
+        TrainerId::Builtin => builtin::plan(job, true),
+        TrainerId::Command => Err(PlanError::NoResume(format!(
             "the {backend} backend has no resume rule"
         ))),
     }

@@ -305,3 +305,107 @@ fn diffusers_refuses_buckets_and_per_step_samples() {
     assert_eq!(at("--rank").as_deref(), Some("32"));
     assert_eq!(at("--validation_prompt").as_deref(), Some("a lighthouse"));
 }
+
+fn tiny() -> TrainConfig {
+    let mut c = presets::load("tiny", None).unwrap().config;
+    c.name = Some("lighthouse".into());
+    c.dataset.path = Some("/data/lighthouse".into());
+    c
+}
+
+#[test]
+fn builtin_runs_the_binary_itself_on_a_worker_spec() {
+    let user = UserConfig::default();
+    let c = tiny();
+    assert_eq!(c.backend_id(), TrainerId::Builtin);
+    let p = plan_with(&c, &user, &snapshot(&[("10_lbhouse", 10)])).unwrap();
+    assert_eq!(p.program, std::env::current_exe().unwrap());
+    assert_eq!(
+        p.args,
+        [
+            OsString::from("__train-worker"),
+            "/runs/r1/builtin.json".into()
+        ]
+    );
+    let spec: serde_json::Value = serde_json::from_str(&text(&p, "builtin.json")).unwrap();
+    assert_eq!(
+        spec["model"]["tiny"]["unet"]["channels"],
+        serde_json::json!([32, 64])
+    );
+    assert_eq!(spec["data"]["dataset_dir"], "/runs/r1/dataset");
+    assert_eq!(spec["data"]["cache_dir"], "/runs/r1/cache");
+    assert_eq!(spec["data"]["buckets"]["step"], 32);
+    assert_eq!(spec["data"]["keep_tokens"], 1);
+    assert_eq!(spec["output_name"], "lighthouse");
+    assert_eq!(spec["steps"], 120);
+    assert_eq!(spec["schedule"], "cosine");
+    assert_eq!(spec["sample"]["prompts"], serde_json::json!(["a photo"]));
+    assert!(spec.get("resume_from").is_none());
+    // The spec is what the worker reads.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("builtin.json");
+    std::fs::write(&path, text(&p, "builtin.json")).unwrap();
+    crate::trainer::worker::WorkerSpec::read(&path).unwrap();
+}
+
+#[test]
+fn builtin_refuses_what_it_cannot_train_naming_who_can() {
+    let user = UserConfig::default();
+    let snap = snapshot(&[("1_a", 1)]);
+    let err = |c: &TrainConfig| plan_with(c, &user, &snap).unwrap_err().to_string();
+
+    let mut sdxl_cfg = sdxl(TrainerId::Builtin);
+    sdxl_cfg.model.base = None;
+    sdxl_cfg
+        .backend_options
+        .insert("random_model".into(), "tiny".into());
+    let e = err(&sdxl_cfg);
+    assert!(e.contains("SD1.x only") && e.contains("kohya"), "{e}");
+
+    let mut no_base = tiny();
+    no_base.backend_options.clear();
+    let e = err(&no_base);
+    assert!(
+        e.contains("model.base") && e.contains("--preset tiny"),
+        "{e}"
+    );
+
+    let mut fp16 = tiny();
+    fp16.train.precision = Some(crate::train::config::Precision::Fp16);
+    assert!(err(&fp16).contains("train.precision"));
+
+    let mut other = tiny();
+    other.train.optimizer = Some(crate::train::config::Optimizer::Lion);
+    assert!(err(&other).contains("AdamW only"));
+}
+
+#[test]
+fn builtin_resumes_from_the_newest_checkpoint_state() {
+    let user = UserConfig::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = tiny();
+    c.save.output_dir = Some(tmp.path().to_path_buf());
+    let snap = snapshot(&[("1_a", 1)]);
+    let paths = RunPaths::new(Path::new("/runs/r1"), &c);
+    let job = Job {
+        config: &c,
+        family: Model::Sd15,
+        user: &user,
+        paths: &paths,
+        snapshot: &snap,
+    };
+    let e = plan_resume(&job).unwrap_err().to_string();
+    assert!(e.contains("no checkpoint"), "{e}");
+    for step in [40, 80] {
+        let d = tmp.path().join(format!("lighthouse-step{step:08}-state"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("state.json"), "{}").unwrap();
+    }
+    std::fs::create_dir_all(tmp.path().join("lighthouse-step00000120-state")).unwrap();
+    let p = plan_resume(&job).unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&text(&p, "builtin.json")).unwrap();
+    assert_eq!(
+        spec["resume_from"],
+        serde_json::json!(tmp.path().join("lighthouse-step00000080-state"))
+    );
+}

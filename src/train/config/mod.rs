@@ -288,13 +288,16 @@ fn check_values(r: &Resolved) -> Vec<Problem> {
     let c = &r.config;
     let mut out = Vec::new();
     let mut bad = |key: &str, msg: &str| out.push(r.problem(key, msg));
-    match c.backend {
-        None => bad(
-            "backend",
-            "no backend: set `backend:` or pass --backend (kohya, ai-toolkit, diffusers, \
-             simpletuner, onetrainer, command)",
-        ),
-        Some(TrainerId::Command) => {
+    let no_dataset = "no dataset: set dataset.path or pass --dataset FOLDER";
+    match c.backend_id() {
+        // The builtin backend checks the base itself: a diffusers folder, or the tiny
+        // preset's random model.
+        TrainerId::Builtin => {
+            if c.dataset.path.is_none() {
+                bad("dataset.path", no_dataset);
+            }
+        }
+        TrainerId::Command => {
             if c.command.as_ref().is_none_or(|argv| argv.is_empty()) {
                 bad(
                     "command",
@@ -302,7 +305,7 @@ fn check_values(r: &Resolved) -> Vec<Problem> {
                 );
             }
         }
-        Some(_) => {
+        _ => {
             if c.model.base.is_none() {
                 bad(
                     "model.base",
@@ -310,10 +313,7 @@ fn check_values(r: &Resolved) -> Vec<Problem> {
                 );
             }
             if c.dataset.path.is_none() {
-                bad(
-                    "dataset.path",
-                    "no dataset: set dataset.path or pass --dataset FOLDER",
-                );
+                bad("dataset.path", no_dataset);
             }
         }
     }

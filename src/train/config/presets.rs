@@ -8,6 +8,7 @@ use super::{ConfigError, Layer, Source, nearest};
 
 /// (name, YAML) of the built-in presets.
 pub const BUILTIN: &[(&str, &str)] = &[
+    ("tiny", include_str!("../../../presets/tiny.yaml")),
     ("sd15", include_str!("../../../presets/sd15.yaml")),
     ("sdxl", include_str!("../../../presets/sdxl.yaml")),
     ("flux", include_str!("../../../presets/flux.yaml")),

@@ -327,6 +327,11 @@ impl TrainConfig {
         }
     }
 
+    /// The trainer: `backend`, else the builtin one (which needs nothing installed).
+    pub fn backend_id(&self) -> TrainerId {
+        self.backend.unwrap_or(TrainerId::Builtin)
+    }
+
     /// The run's name: `name`, else the dataset folder's name, else `lora`.
     pub fn run_name(&self) -> String {
         self.name

@@ -165,7 +165,7 @@ fn user_presets_win_over_builtin_ones() {
     r.preset = Some("mine".into());
     assert_eq!(resolve_request(&r).unwrap().config.network.rank, Some(2));
     let names = presets::names(Some(&dir.path().join("presets")));
-    assert_eq!(names, ["sd15", "sdxl", "flux", "mine"]);
+    assert_eq!(names, ["tiny", "sd15", "sdxl", "flux", "mine"]);
 }
 
 #[test]
@@ -201,7 +201,9 @@ fn value_checks_point_at_the_file() {
         .check()
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no backend"), "{e}");
+    // No backend is the builtin one, which needs a dataset (and checks the base itself).
+    assert!(e.contains("no dataset"), "{e}");
+    assert!(!e.contains("model.base"), "{e}");
 }
 
 #[test]
