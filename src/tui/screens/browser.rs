@@ -97,6 +97,9 @@ pub struct Prompt {
     pub scope: Option<String>,
     /// The filter prompt: the filter before it opened, put back on cancel.
     pub before: Option<String>,
+    /// The filter prompt: the image the cursor was on when it opened; every filter typed
+    /// keeps the cursor there while it matches.
+    pub anchor: Option<PathBuf>,
 }
 
 /// A caption changed on disk while the editor had unsaved edits to it.
@@ -238,7 +241,8 @@ impl Browser {
                     if let Some(Modal::Prompt(p)) = self.modal.take()
                         && let Some(before) = p.before
                     {
-                        let _ = self.apply_filter(ctx.dataset, &before);
+                        let keep = p.anchor.as_deref().and_then(|a| ctx.dataset.index_of(a));
+                        let _ = self.filter_keeping(ctx.dataset, &before, keep);
                     }
                 }
                 None => {
@@ -350,7 +354,11 @@ impl Browser {
             }
             FILTER => {
                 let text = self.filter_text.clone();
+                let anchor = self.current().map(|i| ctx.dataset.items[i].path.clone());
                 self.open_prompt(PromptKind::Filter, &text);
+                if let Some(Modal::Prompt(p)) = &mut self.modal {
+                    p.anchor = anchor;
+                }
             }
             BULK => {
                 self.open_prompt(PromptKind::Bulk, "");
@@ -697,12 +705,14 @@ impl Browser {
     fn open_prompt(&mut self, kind: PromptKind, initial: &str) {
         let input = line_input::new(initial);
         let before = (kind == PromptKind::Filter).then(|| self.filter_text.clone());
+        let anchor = None;
         self.modal = Some(Modal::Prompt(Box::new(Prompt {
             kind,
             input,
             error: None,
             scope: None,
             before,
+            anchor,
         })));
     }
 
@@ -744,11 +754,29 @@ impl Browser {
         }
     }
 
+    /// Applies a filter; the cursor stays on its image while that matches (while the filter
+    /// prompt is open: the image it opened on, so typing does not lose it), else goes to the
+    /// first match.
     pub fn apply_filter(&mut self, ds: &Dataset, text: &str) -> Result<(), String> {
+        let keep = match &self.modal {
+            Some(Modal::Prompt(p)) if p.kind == PromptKind::Filter => {
+                p.anchor.as_deref().and_then(|a| ds.index_of(a))
+            }
+            _ => self.current(),
+        };
+        self.filter_keeping(ds, text, keep)
+    }
+
+    fn filter_keeping(
+        &mut self,
+        ds: &Dataset,
+        text: &str,
+        keep: Option<usize>,
+    ) -> Result<(), String> {
         let query = Query::parse(text).map_err(|e| e.to_string())?;
         self.filter = query;
         self.filter_text = text.trim().to_string();
-        self.refilter(ds, self.current());
+        self.refilter(ds, keep);
         let n = self.visible.len();
         self.set_status(Level::Info, format!("{n} image{} match", plural(n)));
         Ok(())
