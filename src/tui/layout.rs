@@ -106,9 +106,10 @@ pub fn grid_dims(browser: Rect) -> (usize, usize) {
 /// made to fit the clipped cell (an image larger than its area is not drawn at all).
 pub fn thumb_image(browser: Rect) -> (u16, u16) {
     let i = inner(browser);
+    // Never 0: ratatui-image refuses (panics on) an empty area.
     (
-        THUMB_W.min(i.width).saturating_sub(2),
-        THUMB_H.min(i.height).saturating_sub(3),
+        THUMB_W.min(i.width).saturating_sub(2).max(1),
+        THUMB_H.min(i.height).saturating_sub(3).max(1),
     )
 }
 
