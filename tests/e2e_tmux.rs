@@ -122,7 +122,9 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
     tmux.wait_for("Bulk edit");
     tmux.text("add seascape");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("done (undo takes it back)");
+    tmux.wait_for("+lhx, lighthouse, dawn, sea, seascape");
+    tmux.keys(&["y"]);
+    tmux.wait_for("undo in the browser takes it back");
 
     // Exclude the first image, then undo that.
     tmux.keys(&["g", "x"]);
@@ -173,4 +175,130 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
         "undo brought the image back"
     );
     assert!(!root.join(".lorabench/excluded/10_lh/dawn.png").exists());
+}
+
+/// Whether the pane's program has exited (the pane stays, `remain-on-exit`, so its last words
+/// can be read).
+fn dead(tmux: &Tmux) -> bool {
+    let out = tmux.cmd(&["display-message", "-p", "-t", "lb", "#{pane_dead}"]);
+    String::from_utf8_lossy(&out.stdout).trim() == "1"
+}
+
+/// A read-only dataset, the default `--image-protocol auto` inside tmux, NO_COLOR and a small
+/// terminal: the first key press counts and the first frame is not held up by the probe;
+/// the editor that cannot save is left by discarding (after a yes) and by quitting, which
+/// keeps the draft outside the dataset and says where.
+#[test]
+fn read_only_dataset_first_key_discard_and_quit_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("SKIPPED: tmux is not installed, so the end-to-end test cannot drive the binary");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, root) = tui_support::dataset();
+    let state = tmp.path().join("state");
+    // Root ignores permission bits: a `.lorabench` that is a file refuses every change there
+    // too, so the test holds for any user.
+    std::fs::write(root.join(".lorabench"), "").unwrap();
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    let set_mode = |file: u32, dir: u32| {
+        for e in walkdir::WalkDir::new(&root) {
+            let e = e.unwrap();
+            let m = if e.file_type().is_dir() { dir } else { file };
+            std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(m)).unwrap();
+        }
+    };
+    set_mode(0o444, 0o555);
+    let tmux = Tmux {
+        socket: format!("lorabench-e2e-ro-{}", std::process::id()),
+    };
+    let command = format!(
+        "NO_COLOR=1 XDG_CONFIG_HOME='{}' XDG_STATE_HOME='{}' '{}' '{}'",
+        tmp.path().join("config").display(),
+        state.display(),
+        env!("CARGO_BIN_EXE_lorabench"),
+        root.display()
+    );
+    let started_at = Instant::now();
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "lb",
+        "-x",
+        "60",
+        "-y",
+        "20",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    tmux.cmd(&["set", "-s", "escape-time", "0"]);
+    tmux.cmd(&["set", "-g", "remain-on-exit", "on"]);
+    // The very first key, sent before anything is drawn, must not be eaten by the probe.
+    tmux.keys(&["j"]);
+    tmux.wait_for("dusk.png");
+    let first_frame = started_at.elapsed();
+    tmux.wait_for("2/4");
+    assert!(
+        first_frame < Duration::from_millis(1500),
+        "the first frame took {first_frame:?}"
+    );
+
+    // The text editor cannot save: Esc says so and names the ways out.
+    tmux.keys(&["e"]);
+    tmux.wait_for("· text");
+    tmux.text("zz ");
+    tmux.wait_for("✎");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("cannot save");
+    tmux.keys(&["C-g"]);
+    tmux.wait_for("Discard your changes");
+    tmux.keys(&["n"]);
+    tmux.wait_for("zz ");
+    tmux.keys(&["C-g"]);
+    tmux.wait_for("Discard your changes");
+    tmux.keys(&["y"]);
+    tmux.wait_for("discarded the changes");
+
+    // The tag editor: quit keeps the draft outside the dataset and says where.
+    tmux.keys(&["t"]);
+    tmux.wait_for("· tags");
+    tmux.keys(&["d"]);
+    tmux.wait_for("✎");
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("Quit, keeping your draft");
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dead(&tmux) {
+        assert!(
+            Instant::now() < deadline,
+            "did not quit:\n{}",
+            tmux.capture()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let screen = tmux.wait_for("your draft is in");
+    let drafts: Vec<_> = std::fs::read_dir(state.join("lorabench/drafts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(drafts.len(), 1, "{drafts:?}\n{screen}");
+    assert_eq!(
+        std::fs::read_to_string(&drafts[0]).unwrap(),
+        "lighthouse, dusk, clouds",
+        "dusk's draft, its first tag deleted"
+    );
+    set_mode(0o644, 0o755);
+    let after: Vec<(std::path::PathBuf, Vec<u8>)> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    assert_eq!(before, after, "nothing in the dataset changed");
 }

@@ -421,3 +421,25 @@ fn cli_reports_the_file_and_fails_cleanly() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A weight that is not a number is called a bad weight, not a file that cannot be read.
+#[test]
+fn cli_mix_calls_a_word_after_the_colon_a_bad_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let lora = std::fs::canonicalize("tests/fixtures/lora/lora_kohya_meta.safetensors").unwrap();
+    for other in ["x:abc", &format!("{}:heavy", lora.display())] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lorabench"))
+            .args(["lora", "mix"])
+            .arg(&lora)
+            .arg(other)
+            .arg("-o")
+            .arg(dir.path().join("out.safetensors"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{other}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("bad weight"), "{other}: {stderr}");
+        assert!(!stderr.contains("cannot read"), "{other}: {stderr}");
+    }
+    assert!(!dir.path().join("out.safetensors").exists());
+}

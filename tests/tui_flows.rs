@@ -163,6 +163,13 @@ fn bulk_add_to_all_then_undo_and_redo() {
     h.chars("trigger lhx");
     h.key(KeyCode::Enter);
     assert!(h.b().modal.is_none());
+    assert_eq!(h.app.mode(), "preview", "the diff first");
+    assert_eq!(
+        read(&root, "10_lh/night.txt"),
+        "lighthouse, night, stars",
+        "nothing is written before the yes"
+    );
+    h.key(KeyCode::Char('y'));
     assert_eq!(
         read(&root, "10_lh/night.txt"),
         "lhx, lighthouse, night, stars"
@@ -197,6 +204,7 @@ fn bulk_acts_on_the_selection_only() {
     h.key(KeyCode::Char('b'));
     h.chars("add seascape @front");
     h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('y'));
     assert_eq!(
         read(&root, "10_lh/dawn.txt"),
         "seascape, lhx, lighthouse, dawn, sea\n"
@@ -225,6 +233,7 @@ fn bulk_acts_on_the_filter() {
     h.key(KeyCode::Char('b'));
     h.chars("remove lighthouse");
     h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('y'));
     assert_eq!(read(&root, "10_lh/dawn.txt"), "lhx, dawn, sea\n");
     assert_eq!(read(&root, "10_lh/night.txt"), "lighthouse, night, stars");
     h.key(KeyCode::Esc);
@@ -413,6 +422,7 @@ fn not_utf8_caption_is_refused_for_editing() {
     h.key(KeyCode::Char('b'));
     h.chars("add x");
     h.key(KeyCode::Enter);
+    h.key(KeyCode::Char('y'));
     assert_eq!(
         std::fs::read(root.join("10_lh/night.txt")).unwrap(),
         b"caf\xe9, night"
@@ -430,4 +440,247 @@ fn quit_and_help() {
     assert_eq!(h.app.quit, None, "q in help closes help only");
     h.key(KeyCode::Char('q'));
     assert_eq!(h.app.quit, Some(0));
+}
+
+/// A dataset whose captions cannot be saved: its `.lorabench` is a file, so no journal can be
+/// kept and no change is written (root ignores permission bits, so this is how the tests
+/// refuse writes).
+fn unwritable() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, root) = dataset();
+    std::fs::write(root.join(".lorabench"), "").unwrap();
+    (tmp, root)
+}
+
+#[test]
+fn unsaveable_editors_can_be_discarded_with_a_confirmation() {
+    let (_tmp, root) = unwritable();
+    let mut h = open(&root);
+    for open_key in ['t', 'e'] {
+        h.key(KeyCode::Char(open_key));
+        let editor = h.app.mode();
+        if open_key == 't' {
+            h.key(KeyCode::Char('d'));
+        } else {
+            h.chars("zz ");
+        }
+        h.key(KeyCode::Esc);
+        assert_eq!(h.app.mode(), editor, "close cannot save: the editor stays");
+        let status = h.app.status.as_ref().unwrap().text.clone();
+        assert!(
+            status.contains("cannot save") && status.contains("Ctrl-g discards"),
+            "{status}"
+        );
+        h.key_mod(KeyCode::Char('g'), KeyModifiers::CONTROL);
+        assert_eq!(h.app.mode(), "preview", "discard asks first");
+        assert!(
+            h.screen()
+                .contains("Discard your changes to 10_lh/dawn.txt?")
+        );
+        h.key(KeyCode::Char('n'));
+        assert_eq!(h.app.mode(), editor, "no keeps the draft");
+        assert!(h.b().editor.as_ref().unwrap().is_dirty());
+        h.key_mod(KeyCode::Char('g'), KeyModifiers::CONTROL);
+        h.key(KeyCode::Char('y'));
+        assert_eq!(h.app.mode(), "browse");
+        assert!(h.b().editor.is_none());
+    }
+    assert_eq!(
+        read(&root, "10_lh/dawn.txt"),
+        "lhx, lighthouse, dawn, sea\n"
+    );
+}
+
+#[test]
+fn quit_is_always_possible_and_keeps_an_unsaveable_draft_outside_the_dataset() {
+    let (_tmp, root) = unwritable();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('e'));
+    h.chars("kept ");
+    h.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(
+        h.app.quit, None,
+        "quitting with an unsaved draft asks first"
+    );
+    let screen = h.screen();
+    assert!(screen.contains("Quit, keeping your draft"), "{screen}");
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode(), "text", "no: back to the editor, draft intact");
+    h.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.quit, Some(0));
+    let said = h.app.farewell.join("\n");
+    let path = said.split("your draft is in ").nth(1).unwrap().trim();
+    let path = std::path::Path::new(path);
+    assert!(!path.starts_with(&root), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "kept lhx, lighthouse, dawn, sea"
+    );
+    std::fs::remove_file(path).unwrap();
+    assert_eq!(
+        read(&root, "10_lh/dawn.txt"),
+        "lhx, lighthouse, dawn, sea\n"
+    );
+}
+
+#[test]
+fn a_signal_keeps_an_unsaveable_draft_too() {
+    let (_tmp, root) = unwritable();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('t'));
+    h.key(KeyCode::Char('d'));
+    h.app.update(Msg::Signal(15));
+    assert_eq!(h.app.quit, Some(143));
+    let said = h.app.farewell.join("\n");
+    let path = said.split("your draft is in ").nth(1).unwrap().trim();
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "lighthouse, dawn, sea"
+    );
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn quitting_from_a_saveable_editor_saves_first() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('t'));
+    h.key(KeyCode::Char('d'));
+    h.key_mod(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(h.app.quit, Some(0));
+    assert!(h.app.farewell.is_empty());
+    assert_eq!(read(&root, "10_lh/dawn.txt"), "lighthouse, dawn, sea\n");
+}
+
+#[test]
+fn prefilled_prompts_are_replaced_by_typing_and_cleared_by_ctrl_u() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('/'));
+    h.chars("tag:sea");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.b().filter_text, "tag:sea");
+    h.key(KeyCode::Char('/'));
+    h.chars("night");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.b().filter_text, "night", "typing replaced the old filter");
+    h.key(KeyCode::Char('/'));
+    h.key(KeyCode::End);
+    h.chars(" stars");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.b().filter_text, "night stars", "an arrow keeps it");
+    h.key(KeyCode::Char('/'));
+    h.key(KeyCode::End);
+    h.key_mod(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.b().filter_text, "", "Ctrl-U cleared it");
+}
+
+#[test]
+fn a_filter_puts_the_cursor_on_the_first_match() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('G')); // storm: no caption, not a match
+    h.key(KeyCode::Char('/'));
+    h.chars("lighthouse");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.b().visible.len(), 3);
+    assert_eq!(h.current_name(), "dawn.png");
+    // The item under the cursor stays when it still matches.
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('/'));
+    h.chars("tag:lhx");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.current_name(), "dusk.png");
+}
+
+#[test]
+fn header_and_list_count_the_same_images() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('x')); // exclude dawn
+    h.key(KeyCode::Char('/'));
+    h.chars("lighthouse");
+    h.key(KeyCode::Enter);
+    let screen = h.screen();
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains(" 4 images · 1 excluded"), "{header}");
+    assert!(screen.contains("Images 2/4"), "{screen}");
+}
+
+#[test]
+fn the_info_panel_follows_the_draft_and_unreadable_images_are_marked() {
+    let (_tmp, root) = dataset();
+    std::fs::write(root.join("10_lh/broken.png"), b"not a png at all").unwrap();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('j')); // broken.png sorts first; dawn is next
+    assert_eq!(h.current_name(), "dawn.png");
+    assert!(h.screen().contains("4 tags"));
+    h.key(KeyCode::Char('t'));
+    h.key(KeyCode::Char('d'));
+    assert!(h.screen().contains("3 tags (unsaved)"));
+    h.key(KeyCode::Esc);
+    assert!(h.screen().contains("3 tags"));
+    // broken.png's row carries the mark, its info says what it is.
+    h.key(KeyCode::Char('g'));
+    assert_eq!(h.current_name(), "broken.png");
+    let screen = h.screen();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("10_lh/broken.png"))
+        .unwrap();
+    assert!(row.contains('✗'), "{row}");
+    assert!(screen.contains("format  not an image (named"), "{screen}");
+    assert!(screen.contains("size    unreadable:"), "{screen}");
+    assert!(!screen.contains("size    …"), "{screen}");
+    let good = screen
+        .lines()
+        .find(|l| l.contains("10_lh/dusk.png"))
+        .unwrap();
+    assert!(!good.contains('✗'), "{good}");
+}
+
+#[test]
+fn bulk_edit_is_cancelled_at_its_diff_and_nothing_is_written() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('b'));
+    h.chars("add seascape");
+    h.key(KeyCode::Enter);
+    let screen = h.screen();
+    assert!(
+        screen.contains("+lhx, lighthouse, dawn, sea, seascape"),
+        "{screen}"
+    );
+    h.key(KeyCode::Char('n'));
+    assert_eq!(h.app.mode(), "browse");
+    assert_eq!(
+        read(&root, "10_lh/dawn.txt"),
+        "lhx, lighthouse, dawn, sea\n"
+    );
+    assert!(!root.join(".lorabench").exists());
+}
+
+#[test]
+fn the_filter_applies_as_it_is_typed_takes_bars_and_esc_puts_it_back() {
+    let (_tmp, root) = dataset();
+    let mut h = open(&root);
+    h.key(KeyCode::Char('/'));
+    h.chars("tag:dawn");
+    assert_eq!(h.b().visible.len(), 1, "live, before Enter");
+    h.chars(" | tag:night");
+    assert_eq!(h.b().visible.len(), 2);
+    h.chars(" | tag:");
+    assert_eq!(
+        h.b().visible.len(),
+        2,
+        "a half-typed term keeps the last filter"
+    );
+    h.key(KeyCode::Esc);
+    assert_eq!(
+        h.b().visible.len(),
+        4,
+        "Esc puts back the filter from before"
+    );
+    assert_eq!(h.b().filter_text, "");
 }

@@ -273,8 +273,8 @@ fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-/// `file.safetensors[:weight]` for mix, and `[:strength]` for merge; a colon followed by
-/// something that is not a number is part of the path. Without one the weight is 1.
+/// `file.safetensors[:weight]` for mix, and `[:strength]` for merge (the rules are
+/// `lora::args::weighted_path`'s). Without one the weight is 1.
 pub(crate) fn path_and_weight(arg: &str) -> anyhow::Result<(PathBuf, f32)> {
     Ok(lorabench::lora::args::weighted_path(arg)?)
 }

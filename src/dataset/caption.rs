@@ -95,6 +95,12 @@ impl CaptionText {
     }
 }
 
+/// The tags of a whole caption: every line split at its commas (what the info panel counts,
+/// for a caption on disk and for the editor's draft alike).
+pub fn caption_tags(text: &str) -> Vec<String> {
+    text.lines().flat_map(split_tags).collect()
+}
+
 /// Splits a caption line into tags at top-level commas: a comma inside `()`, `[]`, `{}` does
 /// not split (`(red, blue:1.2)` stays one tag), and escaped brackets `\(` are taken as text.
 /// So is a bracket without its partner (`smile (happy, red hair`): it groups nothing, so the

@@ -9,7 +9,9 @@
 //! | `nocaption`   | caption is missing or empty                               |
 //! | `excluded`    | image is excluded (without it, only included images match) |
 //!
-//! Any term but `excluded` can be negated with a leading `-`. Terms combine with AND.
+//! Any term but `excluded` can be negated with a leading `-`. Terms combine with AND; `|`
+//! (outside quotes, alone or between terms) separates alternatives, and an image matches when
+//! one alternative matches all its terms: `tag:night | tag:dusk sea` is night, or dusk and sea.
 
 use super::caption::same_tag;
 use super::scan::Item;
@@ -22,10 +24,27 @@ enum Term {
     NoCaption,
 }
 
+/// Terms that must all hold (one alternative of a query).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
+struct All {
     terms: Vec<(bool, Term)>,
     excluded: bool,
+}
+
+impl All {
+    fn matches(&self, item: &Item) -> bool {
+        item.excluded == self.excluded
+            && self
+                .terms
+                .iter()
+                .all(|(negated, term)| term_matches(term, item) != *negated)
+    }
+}
+
+/// A parsed filter: alternatives, any of which may match (none: every included image).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    any: Vec<All>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +66,15 @@ const KEYS: [&str; 2] = ["tag:", "name:"];
 impl Query {
     pub fn parse(input: &str) -> Result<Query, QueryError> {
         let mut query = Query::default();
-        for (word, quoted) in words(input)? {
+        let mut all = All::default();
+        for word in words(input)? {
+            let Word::Word(word, quoted) = word else {
+                // An empty alternative (`a |`, while typing) adds nothing.
+                if all != All::default() {
+                    query.any.push(std::mem::take(&mut all));
+                }
+                continue;
+            };
             let (negated, body) = match word.strip_prefix('-') {
                 Some(rest) if !rest.is_empty() && !quoted => (true, rest.to_string()),
                 _ => (false, word.clone()),
@@ -64,27 +91,36 @@ impl Query {
             } else if body == "nocaption" {
                 Term::NoCaption
             } else if body == "excluded" && !negated {
-                query.excluded = true;
+                all.excluded = true;
                 continue;
             } else {
                 Term::Text(body.to_lowercase())
             };
-            query.terms.push((negated, term));
+            all.terms.push((negated, term));
+        }
+        if all != All::default() {
+            query.any.push(all);
         }
         Ok(query)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty() && !self.excluded
+        self.any.is_empty()
     }
 
     pub fn matches(&self, item: &Item) -> bool {
-        item.excluded == self.excluded
-            && self
-                .terms
-                .iter()
-                .all(|(negated, term)| term_matches(term, item) != *negated)
+        if self.any.is_empty() {
+            return !item.excluded;
+        }
+        self.any.iter().any(|all| all.matches(item))
     }
+}
+
+/// A word of the filter, or the `|` between alternatives.
+enum Word {
+    /// The text, and whether it began inside quotes.
+    Word(String, bool),
+    Or,
 }
 
 fn non_empty(v: &str, what: &str) -> Result<String, QueryError> {
@@ -107,9 +143,10 @@ fn unknown_key(body: &str) -> Option<String> {
     (looks_like_key && !KEYS.contains(&key.as_str())).then_some(key)
 }
 
-/// Splits at whitespace; double quotes group (`tag:"long hair"` is one word). Each word comes
-/// with whether it began inside quotes (`"tags:x"` is text, never a key).
-fn words(input: &str) -> Result<Vec<(String, bool)>, QueryError> {
+/// Splits at whitespace and at `|` (kept as [`Word::Or`]); double quotes group
+/// (`tag:"long hair"` is one word, `"a|b"` is text). Each word comes with whether it began
+/// inside quotes (`"tags:x"` is text, never a key).
+fn words(input: &str) -> Result<Vec<Word>, QueryError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -124,9 +161,12 @@ fn words(input: &str) -> Result<Vec<(String, bool)>, QueryError> {
                 quoted = !quoted;
                 has_word = true;
             }
-            c if c.is_whitespace() && !quoted => {
+            c if (c.is_whitespace() || c == '|') && !quoted => {
                 if has_word {
-                    out.push((std::mem::take(&mut cur), starts_quoted));
+                    out.push(Word::Word(std::mem::take(&mut cur), starts_quoted));
+                }
+                if c == '|' {
+                    out.push(Word::Or);
                 }
                 has_word = false;
                 starts_quoted = false;
@@ -141,7 +181,7 @@ fn words(input: &str) -> Result<Vec<(String, bool)>, QueryError> {
         return Err(QueryError::UnclosedQuote(input.to_string()));
     }
     if has_word {
-        out.push((cur, starts_quoted));
+        out.push(Word::Word(cur, starts_quoted));
     }
     Ok(out)
 }
@@ -233,6 +273,30 @@ mod tests {
         assert!(q("-nocaption").matches(&b));
         assert!(q("excluded").matches(&d) && !q("excluded").matches(&a));
         assert!(q("excluded tag:night").matches(&d));
+    }
+
+    #[test]
+    fn bar_separates_alternatives() {
+        let night = item("n.png", Some("night, sea"), false);
+        let dusk = item("d.png", Some("dusk, sea"), false);
+        let dusk_only = item("o.png", Some("dusk"), false);
+        let gone = item("g.png", Some("night"), true);
+        let q = |s: &str| Query::parse(s).unwrap();
+        for text in ["tag:night | tag:dusk sea", "tag:night|tag:dusk sea"] {
+            let q = q(text);
+            assert!(q.matches(&night) && q.matches(&dusk), "{text}");
+            assert!(!q.matches(&dusk_only), "{text}: AND binds tighter than |");
+            assert!(!q.matches(&gone), "{text}: included images only");
+        }
+        assert!(q("excluded | tag:dusk").matches(&gone));
+        assert!(
+            q("tag:night |").matches(&night),
+            "an empty alternative adds nothing"
+        );
+        assert!(!q("tag:night |").matches(&dusk));
+        assert!(q("|").is_empty());
+        let quoted = item("q.png", Some("a|b"), false);
+        assert!(q("\"a|b\"").matches(&quoted) && !q("\"a|b\"").matches(&night));
     }
 
     #[test]

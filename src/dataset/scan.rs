@@ -125,7 +125,7 @@ impl Item {
     pub fn tags(&self) -> Vec<String> {
         self.caption
             .text()
-            .map(|t| t.lines().flat_map(super::caption::split_tags).collect())
+            .map(super::caption::caption_tags)
             .unwrap_or_default()
     }
 }

@@ -16,6 +16,8 @@ pub enum ArgError {
     NotFinite { what: String, value: f32 },
     #[error("{what}: `{text}`: a whole number, 1 or more")]
     Rank { what: String, text: String },
+    #[error("`{text}`: bad weight `{weight}`; give FILE:NUMBER, such as style.safetensors:0.8")]
+    BadWeight { text: String, weight: String },
     #[error(transparent)]
     RankRule(#[from] RankRuleParseError),
 }
@@ -42,13 +44,25 @@ pub fn finite(value: f32, what: &str) -> Result<f32, ArgError> {
     }
 }
 
-/// `file.safetensors[:weight]` (default 1). A suffix that is not a number belongs to the path
-/// (`dir:with/colon.safetensors`); one that is a number must be finite.
+/// `file.safetensors[:weight]` (default 1). A suffix that is a number must be finite; one
+/// that is not belongs to the path when it looks like one (`dir:with/colon.safetensors`, or
+/// the whole names an existing file); otherwise (`x:abc`, `x.safetensors:heavy`) it is a bad
+/// weight, said as such rather than as a file that cannot be read.
 pub fn weighted_path(arg: &str) -> Result<(PathBuf, f32), ArgError> {
-    if let Some((path, w)) = arg.rsplit_once(':')
-        && let Ok(weight) = w.trim().parse::<f32>()
-    {
+    let Some((path, w)) = arg.rsplit_once(':') else {
+        return Ok((PathBuf::from(arg), 1.0));
+    };
+    if let Ok(weight) = w.trim().parse::<f32>() {
         return Ok((PathBuf::from(path), finite(weight, arg)?));
+    }
+    let looks_like_path = w.contains('/') || w.contains('.');
+    let before_is_file =
+        path.to_lowercase().ends_with(".safetensors") || std::path::Path::new(path).is_file();
+    if !std::path::Path::new(arg).exists() && (before_is_file || !looks_like_path) {
+        return Err(ArgError::BadWeight {
+            text: arg.to_string(),
+            weight: w.to_string(),
+        });
     }
     Ok((PathBuf::from(arg), 1.0))
 }
@@ -84,6 +98,15 @@ mod tests {
         let (p, w) = weighted_path("dir:with/colon.safetensors").unwrap();
         assert_eq!((p, w), (PathBuf::from("dir:with/colon.safetensors"), 1.0));
         assert_eq!(weighted_path("x.safetensors:-1").unwrap().1, -1.0);
+        for bad in [
+            "x:abc",
+            "x.safetensors:abc",
+            "X.SAFETENSORS:0.5x",
+            "Cargo.toml:heavy",
+        ] {
+            let e = weighted_path(bad).unwrap_err().to_string();
+            assert!(e.contains("bad weight"), "{bad}: {e}");
+        }
         for bad in [
             "x.safetensors:inf",
             "x.safetensors:NaN",

@@ -52,6 +52,8 @@ pub struct App {
     pub dirty: bool,
     /// Set when the workbench should exit, with the exit code.
     pub quit: Option<u8>,
+    /// Printed once the terminal is back to normal.
+    pub farewell: Vec<String>,
     rescan_at: Option<Instant>,
 }
 
@@ -91,6 +93,7 @@ impl App {
             area,
             dirty: true,
             quit: None,
+            farewell: Vec::new(),
             rescan_at: None,
         };
         let browser = Browser::new(&mut app.ctx(), picker);
@@ -216,9 +219,11 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) {
-        if let Some(scroll) = &mut self.help {
+        if self.help.is_some() {
+            let max = help::max_scroll(self.area, &self.help_lines());
+            let Some(scroll) = &mut self.help else { return };
             match self.keys.lookup(HELP_MODE, &key) {
-                Some(nav::DOWN) => *scroll = scroll.saturating_add(1),
+                Some(nav::DOWN) => *scroll = scroll.saturating_add(1).min(max),
                 Some(nav::UP) => *scroll = scroll.saturating_sub(1),
                 Some(HELP_CLOSE) => self.help = None,
                 _ => {}
@@ -306,6 +311,7 @@ impl App {
                     }
                 }
                 Effect::Quit(code) => self.quit = Some(code),
+                Effect::Farewell(text) => self.farewell.push(text),
             }
         }
     }
@@ -322,6 +328,23 @@ impl App {
         for i in 0..self.stack.len() {
             self.deliver(i, Event::Reloaded { old: &old });
         }
+    }
+
+    /// The terminal's graphics became known after the first frame: images are drawn with
+    /// them from now on.
+    pub fn set_picker(&mut self, picker: &Picker) {
+        self.protocol = format!("{:?}", picker.protocol_type()).to_lowercase();
+        let tx = self.tx.clone();
+        if let Some(b) = self
+            .stack
+            .first_mut()
+            .and_then(|s| s.as_any_mut().downcast_mut::<Browser>())
+        {
+            b.set_picker(picker, tx);
+        }
+        // The screens ask for their images again, drawn the new way.
+        self.broadcast(|| Event::Resized);
+        self.dirty = true;
     }
 
     /// Opens a screen on top (the LoRA screen for `lorabench file.safetensors`).
@@ -360,22 +383,31 @@ impl App {
         let commands = self.commands();
         hint_bar::draw(frame, hints, &commands, &self.keys, self.mode(), t);
         if let Some(scroll) = self.help {
-            let mode = screen::keyboard(top.as_ref());
-            let commands = screen::commands(top.as_ref(), &ctx);
-            let mut lines = help::lines(top.title(), &commands, &self.keys, mode, t);
-            if mode == "browse" {
-                lines.push(Line::raw(""));
-                lines.push(Line::styled(
-                    "Filter: words in captions, tag:x, -tag:x, name:glob, nocaption, excluded",
-                    t.dim,
-                ));
-                lines.push(Line::styled(
-                    "Mouse: wheel scrolls, click picks an image",
-                    t.dim,
-                ));
-            }
-            help::draw(frame, lines, scroll, t);
+            help::draw(frame, self.help_lines(), scroll, t);
         }
+    }
+
+    /// The help overlay's text for the top screen's current mode.
+    fn help_lines(&self) -> Vec<Line<'static>> {
+        let t = &self.theme;
+        let Some(top) = self.stack.last() else {
+            return Vec::new();
+        };
+        let mode = screen::keyboard(top.as_ref());
+        let commands = screen::commands(top.as_ref(), &self.draw_ctx());
+        let mut lines = help::lines(top.title(), &commands, &self.keys, mode, t);
+        if mode == "browse" {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "Filter: words in captions, tag:x, -tag:x, name:glob, nocaption, excluded",
+                t.dim,
+            ));
+            lines.push(Line::styled(
+                "Mouse: wheel scrolls, click picks an image",
+                t.dim,
+            ));
+        }
+        lines
     }
 
     fn header(&self, frame: &mut Frame, area: Rect) {
@@ -386,8 +418,9 @@ impl App {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| self.dataset.root.display().to_string());
+        // Every image counts, as in the browser's list title; the excluded are said apart.
         let excluded = self.dataset.items.iter().filter(|i| i.excluded).count();
-        let total = self.dataset.items.len() - excluded;
+        let total = self.dataset.items.len();
         let mut spans = vec![
             Span::styled(" lorabench ", t.hint_key),
             Span::styled(format!(" {root} "), t.title),
@@ -410,12 +443,17 @@ impl App {
             };
             spans.push(Span::styled(text, style));
         }
-        frame.render_widget(Line::from(spans).style(t.status), area);
-        let right = format!("{} · {} ", self.protocol, self.theme.name);
-        frame.render_widget(
-            Line::from(Span::styled(right, t.dim)).alignment(Alignment::Right),
-            area,
-        );
+        let left = Line::from(spans).style(t.status);
+        let right = format!(" {} · {} ", self.protocol, self.theme.name);
+        // The right-hand note only where it fits beside the dataset's words.
+        let fits = left.width() + right.chars().count() <= usize::from(area.width);
+        frame.render_widget(left, area);
+        if fits {
+            frame.render_widget(
+                Line::from(Span::styled(right, t.dim)).alignment(Alignment::Right),
+                area,
+            );
+        }
     }
 
     fn status_line(&self, frame: &mut Frame, top: &dyn Screen, area: Rect) {

@@ -2,6 +2,8 @@
 //! of comma-separated tags. Both edit the same draft; the draft is compared with the caption
 //! it started from, so switching modes or moving a tag back where it was is not a change.
 
+use std::path::{Path, PathBuf};
+
 use ratatui_textarea::{TextArea, WrapMode};
 
 use crate::dataset::tag_list::TagList;
@@ -81,6 +83,54 @@ impl CaptionEditor {
         } else {
             CaptionEditor::text_mode(self.item, text)
         };
+    }
+}
+
+/// Where a draft that cannot be saved into the dataset is kept: outside it, in lorabench's
+/// state folder (`drafts/`), else the temp folder. The name says which dataset and caption.
+pub fn draft_path(root: &Path, caption: &Path) -> PathBuf {
+    let name = |p: &Path| {
+        p.to_string_lossy()
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    let dataset = root
+        .file_name()
+        .map_or_else(String::new, |n| name(Path::new(n)));
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let file = format!("{dataset}--{}--{secs}.txt", name(caption));
+    crate::train::config::user::state_dir()
+        .join("drafts")
+        .join(file)
+}
+
+/// Writes `text` to `wanted` (a [`draft_path`]), or to the temp folder when that cannot be
+/// written; returns where it went.
+pub fn keep_draft(wanted: &Path, text: &str) -> std::io::Result<PathBuf> {
+    let write = |path: &Path| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text)
+    };
+    match write(&wanted) {
+        Ok(()) => Ok(wanted.to_path_buf()),
+        Err(first) => {
+            let fallback = std::env::temp_dir()
+                .join("lorabench-drafts")
+                .join(wanted.file_name().unwrap_or_default());
+            write(&fallback).map_err(|_| first)?;
+            Ok(fallback)
+        }
     }
 }
 

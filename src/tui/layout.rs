@@ -101,8 +101,17 @@ pub fn grid_dims(browser: Rect) -> (usize, usize) {
     )
 }
 
-/// The image area inside a thumbnail cell (border and name line taken off).
-pub const THUMB_IMAGE: (u16, u16) = (THUMB_W - 2, THUMB_H - 3);
+/// The image area inside a thumbnail cell (border and name line taken off), for a grid in
+/// `browser`: a panel lower or narrower than one cell clips the cells, and the thumbnails are
+/// made to fit the clipped cell (an image larger than its area is not drawn at all).
+pub fn thumb_image(browser: Rect) -> (u16, u16) {
+    let i = inner(browser);
+    // Never 0: ratatui-image refuses (panics on) an empty area.
+    (
+        THUMB_W.min(i.width).saturating_sub(2).max(1),
+        THUMB_H.min(i.height).saturating_sub(3).max(1),
+    )
+}
 
 /// The rectangle of grid slot `slot` (0 = top-left of the visible page).
 pub fn grid_cell(browser: Rect, slot: usize) -> Rect {

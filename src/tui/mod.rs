@@ -106,20 +106,18 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
     warnings.extend(keys_warning);
 
     let mut guard = TerminalGuard::enter()?;
-    // The picker's queries must be answered before the input thread starts reading.
-    let picker = make_picker(options.protocol);
     let (tx, rx) = mpsc::channel();
-    spawn_input(tx.clone())?;
     let signals = terminal::forward_signals(tx.clone())?;
     let _watcher = watch::watch(&root, tx.clone());
 
     let size = guard.terminal.size()?;
+    // The first frame is drawn with half-blocks; the terminal is asked afterwards (below).
     let mut app = App::new(
         dataset,
         journal,
         theme,
-        &picker,
-        tx,
+        &Picker::halfblocks(),
+        tx.clone(),
         Rect::new(0, 0, size.width, size.height),
     );
     app.keys = keys;
@@ -142,8 +140,22 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
         size.width,
         size.height,
     )));
+    if options.protocol != ImageProtocol::Halfblocks {
+        guard.terminal.draw(|f| app.draw(f))?;
+        // The terminal's answers must be read before the input thread starts reading; keys
+        // typed meanwhile wait in the terminal for it (see `probe`).
+        let picker = probe(options.protocol);
+        if picker.protocol_type() != ProtocolType::Halfblocks {
+            app.set_picker(&picker);
+        }
+    }
+    spawn_input(tx)?;
     let code = event_loop(&mut app, &rx, &mut guard.terminal);
     signals.close();
+    drop(guard);
+    for line in &app.farewell {
+        eprintln!("lorabench: {line}");
+    }
     code
 }
 
@@ -154,7 +166,16 @@ fn is_lora_file(path: &std::path::Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
-fn make_picker(choice: ImageProtocol) -> Picker {
+/// How long the terminal may take to answer the graphics query. A terminal answers in
+/// milliseconds; one that says nothing costs this once.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Asks the terminal which graphics it draws. Two rules keep the user's keys: inside tmux,
+/// tmux is asked about its client first (a command, no terminal input), and the terminal is
+/// queried only when that client can draw graphics, since a query nobody answers leaves
+/// ratatui-image's reader blocked on the input, where it would eat the first key press; and
+/// when the query does time out, that reader is answered (a status report) so it ends.
+fn probe(choice: ImageProtocol) -> Picker {
     let forced = match choice {
         ImageProtocol::Auto => None,
         ImageProtocol::Halfblocks => return Picker::halfblocks(),
@@ -162,19 +183,64 @@ fn make_picker(choice: ImageProtocol) -> Picker {
         ImageProtocol::Sixel => Some(ProtocolType::Sixel),
         ImageProtocol::Iterm2 => Some(ProtocolType::Iterm2),
     };
+    if forced.is_none() && tmux_client_without_graphics() {
+        return Picker::halfblocks();
+    }
+    let options = ratatui_image::picker::cap_parser::QueryStdioOptions {
+        timeout: PROBE_TIMEOUT,
+        ..Default::default()
+    };
+    let started = Instant::now();
     // A terminal that does not answer gets half-blocks (the universal fallback).
-    let mut picker = Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks());
+    let mut picker =
+        Picker::from_query_stdio_with_options(options).unwrap_or_else(|_| Picker::halfblocks());
+    if started.elapsed() >= PROBE_TIMEOUT {
+        release_stray_reader();
+    }
     if let Some(p) = forced {
         picker.set_protocol_type(p);
     }
-    // A reply that came after the query gave up would be read as keys (an ESC swallowing the
-    // first key press): drop whatever is already queued before the input thread starts.
-    while ratatui::crossterm::event::poll(Duration::from_millis(30)).unwrap_or(false) {
-        if ratatui::crossterm::event::read().is_err() {
-            break;
-        }
-    }
     picker
+}
+
+/// After a timed-out query, ratatui-image's reader thread still waits for the terminal's
+/// status report; asking for one (not wrapped for tmux, so tmux itself answers) lets it finish
+/// before the input thread starts, instead of it swallowing the first key.
+fn release_stray_reader() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x1b[5n");
+    let _ = out.flush();
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+/// Inside tmux: whether tmux says its client terminal cannot draw graphics (or there is no
+/// client), so there is nothing to ask the terminal. Outside tmux, or when tmux cannot be
+/// asked, `false`: the terminal is queried.
+fn tmux_client_without_graphics() -> bool {
+    if std::env::var_os("TMUX").is_none_or(|v| v.is_empty()) {
+        return false;
+    }
+    let asked = std::process::Command::new("tmux")
+        .args([
+            "display-message",
+            "-p",
+            "#{client_termname} #{client_termfeatures}",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    let Some(out) = asked.ok().filter(|o| o.status.success()) else {
+        return false;
+    };
+    let said = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let outer_hint = ["ITERM_SESSION_ID", "WEZTERM_EXECUTABLE", "KITTY_WINDOW_ID"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    !(outer_hint
+        || ["kitty", "sixel", "ghostty", "wezterm", "iterm"]
+            .iter()
+            .any(|w| said.contains(w)))
 }
 
 /// Reads terminal events on its own thread. `read` blocks, so an idle workbench uses no CPU.
@@ -244,8 +310,5 @@ pub fn image_protocol() -> String {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return "halfblocks (not a terminal)".into();
     }
-    match Picker::from_query_stdio() {
-        Ok(p) => format!("{:?}", p.protocol_type()).to_lowercase(),
-        Err(e) => format!("halfblocks (the terminal did not answer: {e})"),
-    }
+    format!("{:?}", probe(ImageProtocol::Auto).protocol_type()).to_lowercase()
 }

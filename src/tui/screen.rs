@@ -115,6 +115,8 @@ pub enum Effect {
     Close,
     /// Exit the workbench with this code.
     Quit(u8),
+    /// Say this on the normal screen once the workbench has exited (where a kept draft is).
+    Farewell(String),
 }
 
 impl Effect {
@@ -131,10 +133,15 @@ pub type Effects = Vec<Effect>;
 /// The concrete screen behind a `dyn Screen` (tests and the shell's accessors look at it).
 pub trait AsAny {
     fn as_any(&self) -> &dyn std::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl<T: std::any::Any> AsAny for T {
     fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
 }

@@ -28,6 +28,9 @@ macro_rules! roles {
         pub struct Theme {
             /// The theme's name, shown in the status line.
             pub name: String,
+            /// NO_COLOR stripped the colours (what colour alone would show is drawn another
+            /// way, or said to be off).
+            pub no_color: bool,
             $($(#[$doc])* pub $name: Style,)*
         }
 
@@ -317,6 +320,7 @@ impl Theme {
             .selected
             .add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
         self.dirty = self.dirty.add_modifier(Modifier::BOLD);
+        self.no_color = true;
     }
 }
 

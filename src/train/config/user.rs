@@ -67,6 +67,17 @@ pub fn config_dir() -> Option<PathBuf> {
     Some(base.join("lorabench"))
 }
 
+/// lorabench's state folder: `$XDG_STATE_HOME/lorabench`, else `~/.local/state/lorabench`
+/// (runs, the TUI's remembered places and unsaved caption drafts live below it).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("lorabench")
+}
+
 impl UserConfig {
     /// Reads `config_dir()/config.yaml`; a missing file is an empty config.
     pub fn load() -> Result<UserConfig, ConfigError> {
@@ -151,12 +162,7 @@ impl UserConfig {
         if let Some(home) = &self.runs.home {
             return home.clone();
         }
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        state.join("lorabench")
+        state_dir()
     }
 
     pub fn stall_timeout(&self) -> Duration {

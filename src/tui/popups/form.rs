@@ -7,10 +7,11 @@ use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph, Wrap};
-use ratatui_textarea::{CursorMove, TextArea};
+use ratatui_textarea::TextArea;
 
 use crate::tui::command::Command;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::line_input;
 use crate::tui::widgets::panel::{centered, panel};
 
 /// The keymap mode of an open form.
@@ -84,10 +85,9 @@ impl Form {
             title: title.into(),
             fields: fields
                 .iter()
-                .map(|(label, text)| {
-                    let mut input = TextArea::new(vec![text.clone()]);
-                    input.move_cursor(CursorMove::End);
-                    Field { label, input }
+                .map(|(label, text)| Field {
+                    label,
+                    input: line_input::new(text),
                 })
                 .collect(),
             focus: 0,
@@ -104,8 +104,9 @@ impl Form {
 
     pub fn input(&mut self, key: KeyEvent) {
         if let Some(f) = self.fields.get_mut(self.focus) {
-            f.input.input(key);
-            self.error = None;
+            if line_input::key(&mut f.input, key) {
+                self.error = None;
+            }
         }
     }
 
@@ -156,9 +157,9 @@ impl Form {
                 1,
             );
             if focused {
-                frame.render_widget(&field.input, input);
+                line_input::draw(frame, &field.input, input, t);
             } else {
-                frame.render_widget(Line::styled(field.input.lines().join(" "), t.base), input);
+                frame.render_widget(Line::styled(line_input::text(&field.input), t.base), input);
             }
         }
         let help_y = inner.y + self.fields.len() as u16 + 1;
@@ -178,7 +179,7 @@ impl Form {
             values: self
                 .fields
                 .iter()
-                .map(|f| f.input.lines().join(" "))
+                .map(|f| line_input::text(&f.input))
                 .collect(),
         }
     }

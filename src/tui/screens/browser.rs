@@ -9,21 +9,25 @@ use std::time::Duration;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
-use ratatui_image::picker::Picker;
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::Protocol;
 use ratatui_textarea::TextArea;
 
 use crate::dataset::caption::CaptionText;
 use crate::dataset::ops::{self, BulkOp};
 use crate::dataset::{CaptionState, Dataset, DatasetError, Query, exclude};
 use crate::tui::bulk;
-use crate::tui::editor::{CaptionEditor, EditorMode};
+use crate::tui::editor::{CaptionEditor, EditorMode, draft_path, keep_draft};
 use crate::tui::images::{Decoded, ImageFacts, ImageKey, ImageWorkers, Purpose, Shown};
 use crate::tui::keymap::nav;
 use crate::tui::layout::{self, Areas, View};
 use crate::tui::msg::Msg;
+use crate::tui::popups::Popup;
+use crate::tui::popups::preview::Preview;
 use crate::tui::screen::{
     Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, HeaderTone, Level, Screen,
 };
+use crate::tui::widgets::line_input;
 use crate::tui::widgets::panel::plural;
 
 /// Thumbnails kept decoded beyond the visible page.
@@ -55,12 +59,15 @@ const TO_FRONT: &str = "to-front";
 const SWITCH: &str = "switch";
 const SAVE: &str = "save";
 const CLOSE: &str = "close";
+const DISCARD: &str = "discard";
 // Prompts and the conflict dialog.
 const SUBMIT: &str = "submit";
 const CANCEL: &str = "cancel";
 const KEEP_MINE: &str = "keep-mine";
 const TAKE_THEIRS: &str = "take-theirs";
 const DIFF: &str = "diff";
+/// A yes/no question takes the keys of a change preview (one yes/no everywhere).
+pub(super) const CONFIRM: &str = crate::tui::popups::preview::MODE;
 
 /// What a prompt is asking for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +95,11 @@ pub struct Prompt {
     pub error: Option<String>,
     /// What the operation will touch, shown in the prompt ("24 captions (filter)").
     pub scope: Option<String>,
+    /// The filter prompt: the filter before it opened, put back on cancel.
+    pub before: Option<String>,
+    /// The filter prompt: the image the cursor was on when it opened; every filter typed
+    /// keeps the cursor there while it matches.
+    pub anchor: Option<PathBuf>,
 }
 
 /// A caption changed on disk while the editor had unsaved edits to it.
@@ -98,16 +110,28 @@ pub struct Conflict {
     pub show_diff: bool,
 }
 
+/// A yes/no question about the editor's draft.
+pub enum Confirm {
+    /// Drop the draft; the caption on disk stays as it is.
+    Discard,
+    /// Quit although the draft cannot be saved (`why`); it is kept in `draft`, outside the
+    /// dataset.
+    Quit { why: String, draft: PathBuf },
+}
+
 /// A dialog on top of the panels; it has the keyboard until it closes.
 pub enum Modal {
     Prompt(Box<Prompt>),
     Conflict(Conflict),
+    Confirm(Confirm),
 }
 
 pub struct Browser {
     pub view: View,
     pub modal: Option<Modal>,
     pub editor: Option<CaptionEditor>,
+    /// The bulk edit's diff, waiting for a yes.
+    pub popup: Option<Popup>,
     pub filter_text: String,
     filter: Query,
     /// Indices into `dataset.items` that pass the filter, in order.
@@ -121,9 +145,14 @@ pub struct Browser {
     pub preview: Option<Shown>,
     pub thumbs: HashMap<PathBuf, Shown>,
     pub facts: HashMap<PathBuf, ImageFacts>,
+    /// Images that failed to decode, with why (the list marks them, the info panel says it).
+    pub broken: HashMap<PathBuf, String>,
     /// The terminal area, as of the last event.
     pub area: Rect,
     workers: ImageWorkers,
+    /// The graphics the workers encode for; a result in other graphics (from the workers
+    /// before [`Browser::set_picker`]) is dropped.
+    protocol: ProtocolType,
     wanted_preview: Option<ImageKey>,
     wanted_thumbs: Vec<ImageKey>,
     by_caption: HashMap<PathBuf, usize>,
@@ -138,6 +167,7 @@ impl Browser {
             view: View::List,
             modal: None,
             editor: None,
+            popup: None,
             filter_text: String::new(),
             filter: Query::default(),
             visible: Vec::new(),
@@ -147,9 +177,11 @@ impl Browser {
             preview: None,
             thumbs: HashMap::new(),
             facts: HashMap::new(),
+            broken: HashMap::new(),
             area: ctx.area,
             // Leave a core to the UI thread: decoding must never slow a key press down.
             workers: ImageWorkers::start(picker.clone(), ctx.tx.clone(), decode_threads()),
+            protocol: picker.protocol_type(),
             wanted_preview: None,
             wanted_thumbs: Vec::new(),
             by_caption: HashMap::new(),
@@ -170,6 +202,17 @@ impl Browser {
     /// The item under the cursor, as an index into `dataset.items`.
     pub fn current(&self) -> Option<usize> {
         self.visible.get(self.cursor).copied()
+    }
+
+    /// Why the image cannot be shown: its decode failed, or its bytes are no known image.
+    pub fn unreadable(&self, ds: &Dataset, index: usize) -> Option<String> {
+        let item = ds.items.get(index)?;
+        if let Some(why) = self.broken.get(&ds.abs_path(item)) {
+            return Some(why.clone());
+        }
+        item.sniffed_format
+            .is_none()
+            .then(|| "its content is no known image format".to_string())
     }
 
     pub fn is_selected(&self, ds: &Dataset, index: usize) -> bool {
@@ -193,11 +236,31 @@ impl Browser {
         match self.mode() {
             "prompt" => match action {
                 Some(SUBMIT) => self.submit_prompt(ctx),
-                Some(_) => self.modal = None,
+                Some(_) => {
+                    // A cancelled filter puts back the one from before the prompt.
+                    if let Some(Modal::Prompt(p)) = self.modal.take()
+                        && let Some(before) = p.before
+                    {
+                        let keep = p.anchor.as_deref().and_then(|a| ctx.dataset.index_of(a));
+                        let _ = self.filter_keeping(ctx.dataset, &before, keep);
+                    }
+                }
                 None => {
-                    if let Some(Modal::Prompt(p)) = &mut self.modal {
-                        p.input.input(key);
+                    let mut live = None;
+                    if let Some(Modal::Prompt(p)) = &mut self.modal
+                        && line_input::key(&mut p.input, key)
+                    {
                         p.error = None;
+                        if p.kind == PromptKind::Filter {
+                            live = Some(line_input::text(&p.input));
+                        }
+                    }
+                    // The filter applies as it is typed; a half-typed term (`tag:`) keeps the
+                    // last one that parsed, and Enter says what is wrong with it.
+                    if let Some(text) = live
+                        && Query::parse(&text).is_ok()
+                    {
+                        let _ = self.apply_filter(ctx.dataset, &text);
                     }
                 }
             },
@@ -206,6 +269,11 @@ impl Browser {
                     self.resolve_conflict(ctx, a);
                 }
             }
+            CONFIRM => match action {
+                Some(SUBMIT) => self.confirmed(ctx),
+                Some(CANCEL) => self.modal = None,
+                _ => {}
+            },
             "tags" => {
                 if let Some(a) = action {
                     self.tags(ctx, a);
@@ -286,7 +354,11 @@ impl Browser {
             }
             FILTER => {
                 let text = self.filter_text.clone();
+                let anchor = self.current().map(|i| ctx.dataset.items[i].path.clone());
                 self.open_prompt(PromptKind::Filter, &text);
+                if let Some(Modal::Prompt(p)) = &mut self.modal {
+                    p.anchor = anchor;
+                }
             }
             BULK => {
                 self.open_prompt(PromptKind::Bulk, "");
@@ -347,14 +419,73 @@ impl Browser {
                 }
             }
             CLOSE => self.close_editor(ctx),
+            DISCARD => match &self.editor {
+                Some(ed) if ed.is_dirty() => self.modal = Some(Modal::Confirm(Confirm::Discard)),
+                _ => self.editor = None,
+            },
+            QUIT => match self.write_editor(ctx) {
+                Ok(()) => self.out.push(Effect::Quit(0)),
+                Err(None) => {}
+                Err(Some(why)) => {
+                    let draft = self.draft_path(ctx.dataset);
+                    self.modal = Some(Modal::Confirm(Confirm::Quit { why, draft }));
+                }
+            },
             _ => {}
         }
+    }
+
+    /// The user said yes to a [`Confirm`].
+    fn confirmed(&mut self, ctx: &mut Ctx) {
+        let Some(Modal::Confirm(confirm)) = self.modal.take() else {
+            return;
+        };
+        let name = self.editor_caption(ctx.dataset);
+        match confirm {
+            Confirm::Discard => {
+                self.editor = None;
+                self.set_status(Level::Info, format!("discarded the changes to {name}"));
+            }
+            Confirm::Quit { why, draft } => {
+                let text = self
+                    .editor
+                    .as_ref()
+                    .map(CaptionEditor::text)
+                    .unwrap_or_default();
+                match keep_draft(&draft, &text) {
+                    Ok(kept) => {
+                        self.out.push(Effect::Farewell(format!(
+                            "{name} could not be saved ({why}); your draft is in {}",
+                            kept.display()
+                        )));
+                        self.out.push(Effect::Quit(0));
+                    }
+                    Err(e) => self.set_status(
+                        Level::Error,
+                        format!("cannot keep the draft in {}: {e}", draft.display()),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The caption file the editor is on, dataset-relative, for messages.
+    fn editor_caption(&self, ds: &Dataset) -> String {
+        self.editor
+            .as_ref()
+            .and_then(|ed| ds.items.get(ed.item))
+            .map(|it| it.caption_path.display().to_string())
+            .unwrap_or_default()
+    }
+
+    fn draft_path(&self, ds: &Dataset) -> PathBuf {
+        draft_path(&ds.root, Path::new(&self.editor_caption(ds)))
     }
 
     fn on_mouse(&mut self, ctx: &mut Ctx, m: MouseEvent) {
         let areas = self.areas();
         let at = Position::new(m.column, m.row);
-        if self.modal.is_some() || !areas.browser.contains(at) {
+        if self.modal.is_some() || self.popup.is_some() || !areas.browser.contains(at) {
             return;
         }
         let step = self.grid_cols() as isize;
@@ -454,10 +585,11 @@ impl Browser {
             }
         }
         if self.view == View::Grid {
+            let cells = layout::thumb_image(areas.browser);
             let keys: Vec<ImageKey> = self
                 .page(ds)
                 .into_iter()
-                .map(|path| ImageKey::new(path, layout::THUMB_IMAGE))
+                .map(|path| ImageKey::new(path, cells))
                 .filter(|k| self.thumbs.get(&k.path).is_none_or(|(have, _)| have != k))
                 .collect();
             if keys != self.wanted_thumbs {
@@ -467,16 +599,43 @@ impl Browser {
         }
     }
 
+    /// Draws images with `picker` from now on: new workers, and what was decoded is dropped.
+    pub fn set_picker(&mut self, picker: &Picker, tx: std::sync::mpsc::Sender<Msg>) {
+        self.workers = ImageWorkers::start(picker.clone(), tx, decode_threads());
+        self.protocol = picker.protocol_type();
+        self.preview = None;
+        self.thumbs.clear();
+        self.wanted_preview = None;
+        self.wanted_thumbs.clear();
+    }
+
     fn on_image(&mut self, ds: &Dataset, done: Decoded) {
         let Decoded {
             key,
             purpose,
             result,
         } = done;
-        let result = result.map(|(protocol, facts)| {
-            self.facts.insert(key.path.clone(), facts);
-            protocol
-        });
+        let kind = match &result {
+            Ok((Protocol::Halfblocks(_), _)) => Some(ProtocolType::Halfblocks),
+            Ok((Protocol::Sixel(_), _)) => Some(ProtocolType::Sixel),
+            Ok((Protocol::Kitty(_), _)) => Some(ProtocolType::Kitty),
+            Ok((Protocol::ITerm2(_), _)) => Some(ProtocolType::Iterm2),
+            Err(_) => None,
+        };
+        if kind.is_some_and(|k| k != self.protocol) {
+            return;
+        }
+        match &result {
+            Ok((_, facts)) => {
+                self.facts.insert(key.path.clone(), *facts);
+                self.broken.remove(&key.path);
+            }
+            Err(e) => {
+                self.facts.remove(&key.path);
+                self.broken.insert(key.path.clone(), e.clone());
+            }
+        }
+        let result = result.map(|(protocol, _)| protocol);
         match purpose {
             // A preview nobody waits for any more is dropped, never shown.
             Purpose::Preview if self.wanted_preview.as_ref() == Some(&key) => {
@@ -508,12 +667,16 @@ impl Browser {
 
     // ----- filter, selection -----
 
-    /// Recomputes `visible`, keeping the cursor on `keep` when it still passes.
+    /// Recomputes `visible` for a new filter: the cursor stays on `keep` when it still
+    /// passes, else goes to the first match.
     fn refilter(&mut self, ds: &Dataset, keep: Option<usize>) {
         let keep_path = keep.and_then(|i| ds.items.get(i)).map(|it| it.path.clone());
+        self.cursor = 0;
         self.refilter_to(ds, keep_path.as_deref());
     }
 
+    /// Recomputes `visible`, keeping the cursor on `keep` when it still passes, else where
+    /// it was (a rescan that removed the item under it).
     fn refilter_to(&mut self, ds: &Dataset, keep: Option<&Path>) {
         let old_cursor = self.cursor;
         self.visible = (0..ds.items.len())
@@ -540,13 +703,16 @@ impl Browser {
     // ----- prompts -----
 
     fn open_prompt(&mut self, kind: PromptKind, initial: &str) {
-        let mut input = TextArea::new(vec![initial.to_string()]);
-        input.move_cursor(ratatui_textarea::CursorMove::End);
+        let input = line_input::new(initial);
+        let before = (kind == PromptKind::Filter).then(|| self.filter_text.clone());
+        let anchor = None;
         self.modal = Some(Modal::Prompt(Box::new(Prompt {
             kind,
             input,
             error: None,
             scope: None,
+            before,
+            anchor,
         })));
     }
 
@@ -555,7 +721,7 @@ impl Browser {
             return;
         };
         let kind = p.kind;
-        let text = p.input.lines().join(" ");
+        let text = line_input::text(&p.input);
         let result = match kind {
             PromptKind::Filter => self.apply_filter(ctx.dataset, &text),
             PromptKind::Bulk => self.apply_bulk(ctx, &text),
@@ -588,42 +754,47 @@ impl Browser {
         }
     }
 
+    /// Applies a filter; the cursor stays on its image while that matches (while the filter
+    /// prompt is open: the image it opened on, so typing does not lose it), else goes to the
+    /// first match.
     pub fn apply_filter(&mut self, ds: &Dataset, text: &str) -> Result<(), String> {
+        let keep = match &self.modal {
+            Some(Modal::Prompt(p)) if p.kind == PromptKind::Filter => {
+                p.anchor.as_deref().and_then(|a| ds.index_of(a))
+            }
+            _ => self.current(),
+        };
+        self.filter_keeping(ds, text, keep)
+    }
+
+    fn filter_keeping(
+        &mut self,
+        ds: &Dataset,
+        text: &str,
+        keep: Option<usize>,
+    ) -> Result<(), String> {
         let query = Query::parse(text).map_err(|e| e.to_string())?;
         self.filter = query;
         self.filter_text = text.trim().to_string();
-        self.refilter(ds, self.current());
+        self.refilter(ds, keep);
         let n = self.visible.len();
         self.set_status(Level::Info, format!("{n} image{} match", plural(n)));
         Ok(())
     }
 
+    /// Plans the bulk operation and shows its diff, to be written on the user's yes (the
+    /// same preview and keys as lint's fixes).
     fn apply_bulk(&mut self, ctx: &mut Ctx, text: &str) -> Result<(), String> {
         let op: BulkOp = bulk::parse(text)?;
-        let Some(journal) = ctx.journal else {
+        if ctx.journal.is_none() {
             return Err("the dataset is read-only here".into());
-        };
+        }
         let targets = self.targets(ctx.dataset);
         let plan = ops::plan(ctx.dataset, &targets, &op).map_err(|e| e.to_string())?;
-        let (changed, skipped) = (plan.edits.len(), plan.skipped.len());
+        let changed = plan.edits.len();
         let description = format!("{} ({changed} caption{})", op.describe(), plural(changed));
-        let applied = plan
-            .apply(journal, &description)
-            .map_err(|e| e.to_string())?;
-        self.out.push(Effect::Reload);
-        let mut msg = match applied {
-            Some(_) => format!("{description}: done (undo takes it back)"),
-            None => format!("{}: nothing to change", op.describe()),
-        };
-        if skipped > 0 {
-            msg.push_str(&format!("; {skipped} skipped (not UTF-8 or unreadable)"));
-        }
-        let level = if skipped > 0 {
-            Level::Warn
-        } else {
-            Level::Info
-        };
-        self.set_status(level, msg);
+        let title = format!("Bulk edit: {}", op.describe());
+        self.popup = Some(Popup::Preview(Preview::new(title, description, plan)));
         Ok(())
     }
 
@@ -656,16 +827,36 @@ impl Browser {
     }
 
     /// Writes the editor's draft if it changed. `false` when it could not be written (a
-    /// conflict prompt is open, or an error is shown) and the editor must stay open.
+    /// conflict prompt is open, or an error is shown with the ways out) and the editor must
+    /// stay open.
     fn save_editor(&mut self, ctx: &mut Ctx) -> bool {
-        let Some(ed) = &self.editor else { return true };
+        match self.write_editor(ctx) {
+            Ok(()) => true,
+            Err(None) => false,
+            Err(Some(why)) => {
+                let mode = self.mode();
+                let (discard, quit) = (ctx.keys.first(mode, DISCARD), ctx.keys.first(mode, QUIT));
+                let text = format!(
+                    "cannot save: {why} · {discard} discards the draft, {quit} quits keeping it in a file"
+                );
+                self.set_status(Level::Error, text);
+                false
+            }
+        }
+    }
+
+    /// [`Browser::save_editor`]'s work: `Ok` when nothing is left unsaved, `Err(None)` when
+    /// the conflict dialog opened, `Err(Some(why))` when the caption cannot be written.
+    fn write_editor(&mut self, ctx: &mut Ctx) -> Result<(), Option<String>> {
+        let Some(ed) = &self.editor else {
+            return Ok(());
+        };
         if !ed.is_dirty() {
-            return true;
+            return Ok(());
         }
         let (index, draft) = (ed.item, ed.text());
         let Some(journal) = ctx.journal else {
-            self.set_status(Level::Error, "read-only: the caption cannot be saved");
-            return false;
+            return Err(Some("the dataset is read-only".into()));
         };
         match ops::write_caption(journal, ctx.dataset, index, &draft) {
             Ok(_) => {
@@ -675,16 +866,13 @@ impl Browser {
                 }
                 let name = ctx.dataset.items[index].caption_path.display().to_string();
                 self.set_status(Level::Info, format!("saved {name}"));
-                true
+                Ok(())
             }
             Err(DatasetError::Conflict { .. }) => {
                 self.open_conflict(ctx.dataset, index);
-                false
+                Err(None)
             }
-            Err(e) => {
-                self.set_status(Level::Error, e.to_string());
-                false
-            }
+            Err(e) => Err(Some(e.to_string())),
         }
     }
 
@@ -874,6 +1062,7 @@ impl Browser {
                 let abs = ctx.dataset.abs_path(&ctx.dataset.items[i]);
                 self.thumbs.remove(&abs);
                 self.facts.remove(&abs);
+                self.broken.remove(&abs);
                 if self.preview.as_ref().is_some_and(|(k, _)| k.path == abs) {
                     self.preview = None;
                 }
@@ -951,6 +1140,7 @@ impl Screen for Browser {
         match (&self.modal, &self.editor) {
             (Some(Modal::Prompt(_)), _) => "prompt",
             (Some(Modal::Conflict(_)), _) => "conflict",
+            (Some(Modal::Confirm(_)), _) => CONFIRM,
             (None, Some(ed)) if matches!(ed.mode, EditorMode::Tags(_)) => "tags",
             (None, Some(_)) => "text",
             (None, None) => "browse",
@@ -961,6 +1151,7 @@ impl Screen for Browser {
         match self.mode() {
             "prompt" => "Prompt",
             "conflict" => "Caption changed on disk",
+            CONFIRM => "Confirm",
             "tags" => "Tag editor",
             "text" => "Text editor",
             _ => "Browse",
@@ -972,6 +1163,10 @@ impl Screen for Browser {
             "prompt" => vec![
                 Command::new(SUBMIT, "apply").bar("apply", 0),
                 Command::new(CANCEL, "cancel").bar("cancel", 0),
+            ],
+            CONFIRM => vec![
+                Command::new(SUBMIT, "yes").bar("yes", 0),
+                Command::new(CANCEL, "no").bar("no", 0),
             ],
             "conflict" => vec![
                 Command::new(KEEP_MINE, "keep mine (theirs stays in undo)").bar("keep mine", 0),
@@ -990,11 +1185,15 @@ impl Screen for Browser {
                 Command::new(SWITCH, "edit as text").bar("text", 3),
                 Command::new(SAVE, "save"),
                 Command::new(CLOSE, "save and close").bar("done", 0),
+                Command::new(DISCARD, "discard the changes").bar("discard", 3),
+                Command::new(QUIT, "save and quit (a draft that cannot be saved is kept)"),
             ],
             "text" => vec![
                 Command::new(SAVE, "save").bar("save", 1),
                 Command::new(SWITCH, "edit as tags").bar("tags", 2),
                 Command::new(CLOSE, "save and close").bar("done", 0),
+                Command::new(DISCARD, "discard the changes").bar("discard", 1),
+                Command::new(QUIT, "save and quit (a draft that cannot be saved is kept)"),
             ],
             _ => {
                 let none = self.visible.is_empty();
@@ -1052,8 +1251,25 @@ impl Screen for Browser {
             Event::Reloaded { old } => self.reloaded(ctx.dataset, old),
             Event::Browse(what) => self.show(ctx, what),
             Event::Exiting => {
-                // The link dropped or someone asked us to stop: keep the user's words.
-                self.save_editor(ctx);
+                // The link dropped or someone asked us to stop: keep the user's words, in the
+                // dataset if it can be written, else beside it.
+                if let Err(Some(why)) = self.write_editor(ctx) {
+                    let draft = self.draft_path(ctx.dataset);
+                    let text = self
+                        .editor
+                        .as_ref()
+                        .map(CaptionEditor::text)
+                        .unwrap_or_default();
+                    let name = self.editor_caption(ctx.dataset);
+                    let said = match keep_draft(&draft, &text) {
+                        Ok(kept) => format!(
+                            "{name} could not be saved ({why}); your draft is in {}",
+                            kept.display()
+                        ),
+                        Err(e) => format!("{name} could not be saved ({why}) nor kept ({e})"),
+                    };
+                    self.out.push(Effect::Farewell(said));
+                }
             }
         }
         self.request_images(ctx.dataset);
@@ -1063,6 +1279,8 @@ impl Screen for Browser {
     fn draw(&self, frame: &mut Frame, _body: Rect, ctx: &DrawCtx) {
         self.draw_all(frame, ctx);
     }
+
+    crate::tui::screen::popup_slot!(popup);
 
     fn header_extra(&self) -> Vec<(String, HeaderTone)> {
         let mut v = Vec::new();

@@ -7,17 +7,17 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use crate::dataset::caption::split_tags;
+use crate::dataset::caption::{caption_tags, split_tags};
 use crate::dataset::{CaptionState, Item};
 use crate::tui::bulk;
 use crate::tui::editor::EditorMode;
 use crate::tui::layout::{self, View};
 use crate::tui::screen::DrawCtx;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::image_pane;
 use crate::tui::widgets::panel::{centered, human_size, panel, plural, truncate_left, width_of};
+use crate::tui::widgets::{image_pane, line_input};
 
-use super::browser::{Browser, Conflict, Modal, Prompt, PromptKind};
+use super::browser::{Browser, Confirm, Conflict, Modal, Prompt, PromptKind};
 
 impl Browser {
     /// Everything but the header, status and hint lines (the shell draws those).
@@ -36,6 +36,7 @@ impl Browser {
         match &b.modal {
             Some(Modal::Prompt(p)) => prompt(frame, v, p),
             Some(Modal::Conflict(c)) => conflict(frame, b, v, c),
+            Some(Modal::Confirm(c)) => confirm(frame, b, v, c),
             None => {}
         }
     }
@@ -48,6 +49,16 @@ fn caption_mark(item: &Item, t: &Theme) -> (&'static str, Style) {
         CaptionState::Text(_) => ("✓", t.ok),
         CaptionState::Missing => ("∅", t.warning),
         CaptionState::NotUtf8(_) | CaptionState::Unreadable(_) => ("!", t.error),
+    }
+}
+
+/// A marker cell: the mark in its style when `on`, else blank in no style (a style with a
+/// background, reverse video or underline would paint every row's empty cell).
+fn marker(mark: &'static str, style: Style, on: bool) -> Span<'static> {
+    if on {
+        Span::styled(mark, style)
+    } else {
+        Span::raw(" ".repeat(width_of(mark)))
     }
 }
 
@@ -82,21 +93,19 @@ fn list(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
         let is_cursor = pos == b.cursor;
         let base = if item.excluded { t.excluded } else { t.base };
         let (mark, mark_style) = caption_mark(item, t);
-        let sel = if b.is_selected(v.dataset, index) {
-            "● "
-        } else {
-            "  "
-        };
-        let dirty = if is_dirty(b, index) { "✎" } else { " " };
+        let sel = marker("● ", t.selected, b.is_selected(v.dataset, index));
+        let dirty = marker("✎", t.dirty, is_dirty(b, index));
+        let broken = marker("✗", t.error, b.unreadable(v.dataset, index).is_some());
         let name = item.path.display().to_string();
-        let room = width.saturating_sub(5);
+        let room = width.saturating_sub(6);
         let name = truncate_left(&name, room);
         let pad = room.saturating_sub(width_of(&name));
         let mut line = Line::from(vec![
-            Span::styled(sel, t.selected),
+            sel,
             Span::styled(name, base),
             Span::raw(" ".repeat(pad)),
-            Span::styled(dirty, t.dirty),
+            broken,
+            dirty,
             Span::styled(format!("{mark} "), mark_style),
         ]);
         if is_cursor {
@@ -150,9 +159,9 @@ fn grid(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
         let cell = layout::grid_cell(area, slot).intersection(layout::inner(area));
         let is_cursor = pos == b.cursor;
         let sel = if b.is_selected(v.dataset, index) {
-            "●"
+            Span::styled("●", t.selected)
         } else {
-            ""
+            Span::raw("")
         };
         let name = truncate_left(&item.file_name(), usize::from(cell.width).saturating_sub(4));
         let (mark, mark_style) = caption_mark(item, t);
@@ -165,7 +174,7 @@ fn grid(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
             })
             .border_style(if is_cursor { t.border_focus } else { t.border })
             .title_bottom(Line::from(vec![
-                Span::styled(sel, t.selected),
+                sel,
                 Span::styled(
                     name,
                     if is_cursor {
@@ -177,7 +186,17 @@ fn grid(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
                     },
                 ),
             ]))
-            .title_top(Line::from(Span::styled(mark, mark_style)).alignment(Alignment::Right));
+            .title_top(
+                Line::from(vec![
+                    if b.unreadable(v.dataset, index).is_some() {
+                        Span::styled("✗", t.error)
+                    } else {
+                        Span::raw("")
+                    },
+                    Span::styled(mark, mark_style),
+                ])
+                .alignment(Alignment::Right),
+            );
         let inner = block.inner(cell);
         frame.render_widget(block, cell);
         let path = v.dataset.abs_path(item);
@@ -217,18 +236,19 @@ fn info(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
     frame.render_widget(block, area);
     let label = |s: &'static str| Span::styled(format!("{s:<8}"), t.dim);
     let path = v.dataset.abs_path(item);
-    let dims = b
-        .facts
-        .get(&path)
-        .map(|f| format!("{} × {}", f.width, f.height))
-        .unwrap_or_else(|| "…".into());
-    let format = item
-        .sniffed_format
-        .or(item.ext_format)
-        .map(|f| format!("{f:?}").to_uppercase())
-        .unwrap_or_else(|| "unknown".into());
+    let (dims, dims_style) = match (b.facts.get(&path), b.broken.get(&path)) {
+        (Some(f), _) => (format!("{} × {}", f.width, f.height), t.base),
+        (None, Some(why)) => (format!("unreadable: {why}"), t.error),
+        (None, None) => ("…".into(), t.dim),
+    };
+    // The format is what the bytes say; a name's extension alone is not one.
+    let format = match (item.sniffed_format, item.ext_format) {
+        (Some(f), _) => format!("{f:?}").to_uppercase(),
+        (None, Some(e)) => format!("not an image (named .{})", format!("{e:?}").to_lowercase()),
+        (None, None) => "unknown".into(),
+    };
     let mut lines = vec![
-        Line::from(vec![label("size"), Span::styled(dims, t.base)]),
+        Line::from(vec![label("size"), Span::styled(dims, dims_style)]),
         Line::from(vec![
             label("format"),
             Span::styled(format!("{format} · {}", human_size(item.file_size)), t.base),
@@ -245,6 +265,12 @@ fn info(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
     }
     let (caption_text, style) = match &item.caption {
         CaptionState::Text(c) if c.text.trim().is_empty() => ("empty".to_string(), t.warning),
+        // The editor's draft, while it is open on this image: the panel follows each edit.
+        CaptionState::Text(_) | CaptionState::Missing if is_dirty(b, index) => {
+            let draft = b.editor.as_ref().map(|ed| ed.text()).unwrap_or_default();
+            let n = caption_tags(&draft).len();
+            (format!("{n} tag{} (unsaved)", plural(n)), t.dirty)
+        }
         CaptionState::Text(_) => {
             let n = item.tags().len();
             (format!("{n} tag{}", plural(n)), t.ok)
@@ -334,6 +360,33 @@ fn caption(frame: &mut Frame, b: &Browser, v: &DrawCtx, area: Rect) {
     }
 }
 
+/// Tag chips packed into lines of `width` columns, breaking between chips only (a chip wider
+/// than a line gets a line of its own, which the paragraph then wraps).
+fn chip_lines(tags: &[String], width: usize, style: Style) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for tag in tags {
+        let chip = format!(" {tag} ");
+        let w = width_of(&chip);
+        // The separating space is needed only between two chips on one line.
+        if used > 0 && used + 1 + w > width {
+            lines.push(Line::from(std::mem::take(&mut spans)));
+            used = 0;
+        }
+        if used > 0 {
+            spans.push(Span::raw(" "));
+            used += 1;
+        }
+        spans.push(Span::styled(chip, style));
+        used += w;
+    }
+    if !spans.is_empty() {
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
 /// The caption read-only: the first line as tag chips, further lines as text.
 fn browse(frame: &mut Frame, b: &Browser, v: &DrawCtx, inner: Rect) {
     let t = v.theme;
@@ -342,12 +395,7 @@ fn browse(frame: &mut Frame, b: &Browser, v: &DrawCtx, inner: Rect) {
         CaptionState::Text(c) if !c.text.trim().is_empty() => {
             let mut lines = c.text.split('\n');
             let first = lines.next().unwrap_or_default();
-            let mut spans = Vec::new();
-            for tag in split_tags(first) {
-                spans.push(Span::styled(format!(" {tag} "), t.tag));
-                spans.push(Span::raw(" "));
-            }
-            let mut out = vec![Line::from(spans)];
+            let mut out = chip_lines(&split_tags(first), usize::from(inner.width), t.tag);
             out.extend(lines.map(|l| Line::styled(l.to_string(), t.dim)));
             Paragraph::new(out)
         }
@@ -377,7 +425,7 @@ fn prompt(frame: &mut Frame, v: &DrawCtx, p: &Prompt) {
         return;
     }
     let input = Rect::new(inner.x, inner.y, inner.width, 1);
-    frame.render_widget(&p.input, input);
+    line_input::draw(frame, &p.input, input, t);
     let help = match (&p.error, p.kind) {
         (Some(e), _) => Line::styled(e.clone(), t.error),
         (None, PromptKind::Filter) => Line::styled(
@@ -448,4 +496,84 @@ fn conflict(frame: &mut Frame, b: &Browser, v: &DrawCtx, c: &Conflict) {
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+fn confirm(frame: &mut Frame, b: &Browser, v: &DrawCtx, c: &Confirm) {
+    let t = v.theme;
+    let name = b
+        .editor
+        .as_ref()
+        .and_then(|ed| v.dataset.items.get(ed.item))
+        .map(|it| it.caption_path.display().to_string())
+        .unwrap_or_default();
+    let (title, lines) = match c {
+        Confirm::Discard => (
+            " Discard the changes? ",
+            vec![
+                Line::styled(format!("Discard your changes to {name}?"), t.warning),
+                Line::styled("The caption on disk stays as it is.", t.dim),
+            ],
+        ),
+        Confirm::Quit { why, draft } => (
+            " Quit without saving? ",
+            vec![
+                Line::styled(format!("{name} cannot be saved: {why}."), t.warning),
+                Line::raw(""),
+                Line::styled("Quit, keeping your draft outside the dataset in", t.base),
+                Line::styled(draft.display().to_string(), t.accent),
+            ],
+        ),
+    };
+    let mut lines = lines;
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        format!(
+            "{} yes · {} no",
+            v.keys.label(super::browser::CONFIRM, "submit"),
+            v.keys.label(super::browser::CONFIRM, "cancel")
+        ),
+        t.dim,
+    ));
+    let w = frame.area().width.saturating_sub(4).min(80);
+    let h = (lines.len() as u16 + 4).min(frame.area().height);
+    let area = centered(frame.area(), w, h);
+    frame.render_widget(Clear, area);
+    let block = panel(Line::from(title), true, t).style(t.popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chips_wrap_between_tags_never_inside_one() {
+        let tags: Vec<String> = ["lighthouse", "red and white stripes", "sea", "a b c d e f"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for width in 8..40 {
+            let lines = chip_lines(&tags, width, Style::default());
+            let chips: Vec<String> = lines
+                .iter()
+                .flat_map(|l| l.spans.iter())
+                .map(|s| s.content.to_string())
+                .filter(|c| c != " ")
+                .collect();
+            let expected: Vec<String> = tags.iter().map(|t| format!(" {t} ")).collect();
+            assert_eq!(chips, expected, "width {width}: every chip whole, in order");
+            for l in &lines {
+                // A line holds whole chips; only a lone chip may be wider than the line.
+                assert!(
+                    l.width() <= width || l.spans.len() == 1,
+                    "width {width}: {l:?}"
+                );
+            }
+        }
+    }
 }

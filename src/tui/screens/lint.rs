@@ -45,6 +45,9 @@ pub struct LintScreen {
     /// The finding under the cursor (index into `findings`).
     pub selected: Option<usize>,
     pub popup: Option<Popup>,
+    /// The user moved the cursor in this run; until then it stays on the first finding
+    /// shown while findings arrive (they are sorted in, not appended).
+    moved: bool,
     /// Images checked, of total.
     progress: (usize, usize),
     job: Job<LintEvent, Summary>,
@@ -60,6 +63,7 @@ pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
         filter: String::new(),
         selected: None,
         popup: None,
+        moved: false,
         progress: (0, 0),
         job: Job::new(),
     };
@@ -120,6 +124,7 @@ impl LintScreen {
     fn start(&mut self, ctx: &mut Ctx) {
         self.findings.clear();
         self.selected = None;
+        self.moved = false;
         self.summary = None;
         self.error = None;
         self.progress = (0, ctx.dataset.items.iter().filter(|i| !i.excluded).count());
@@ -135,6 +140,7 @@ impl LintScreen {
     }
 
     fn move_cursor(&mut self, delta: isize) {
+        self.moved = true;
         let shown = self.shown();
         if shown.is_empty() {
             self.selected = None;
@@ -153,7 +159,7 @@ impl LintScreen {
     /// Keeps the cursor on something shown after the list changed.
     fn keep_selection(&mut self) {
         let shown = self.shown();
-        if self.selected.is_none_or(|s| !shown.contains(&s)) {
+        if !self.moved || self.selected.is_none_or(|s| !shown.contains(&s)) {
             self.selected = shown.first().copied();
         }
     }
@@ -559,6 +565,26 @@ mod tests {
             Some(Kind::TooFewImages)
         );
         assert!(!enabled(&b, &*s));
+    }
+
+    #[test]
+    fn the_cursor_is_on_the_first_finding_shown_when_the_run_ends() {
+        // Findings of several severities arrive in image order and are sorted in as they come.
+        let mut b = Bench::new(&[
+            ("a.png", Some("x, x")),
+            ("b.png", None),
+            ("c.png", Some("")),
+            ("d.png", Some("y,,  z")),
+        ]);
+        let mut s = b.open(open);
+        b.pump(&mut *s, |s| !downcast(s).running());
+        let lint = downcast(&*s);
+        assert!(lint.findings.len() > 2);
+        assert_eq!(lint.selected, lint.shown().first().copied());
+        // Once the user moves, the cursor is theirs.
+        b.key(&mut *s, "down");
+        let moved = downcast(&*s).selected;
+        assert_eq!(moved, downcast(&*s).shown().get(1).copied());
     }
 
     fn downcast(s: &dyn Screen) -> &LintScreen {

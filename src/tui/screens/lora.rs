@@ -46,6 +46,8 @@ const NO_FILE: &str = "no LoRA file is open";
 
 pub struct LoraScreen {
     pub path: PathBuf,
+    /// The dataset folder: every relative path typed in a form starts there (one rule).
+    root: PathBuf,
     pub inspection: Option<Result<Inspection, String>>,
     /// How the last operation ended.
     pub outcome: Option<Result<String, String>>,
@@ -61,6 +63,7 @@ pub struct LoraScreen {
 pub fn open_file(ctx: &mut Ctx, path: PathBuf) -> Box<dyn Screen> {
     let mut s = LoraScreen {
         path,
+        root: ctx.dataset.root.clone(),
         inspection: None,
         outcome: None,
         popup: None,
@@ -75,11 +78,13 @@ pub fn open_file(ctx: &mut Ctx, path: PathBuf) -> Box<dyn Screen> {
 
 /// Opens the LoRA screen with the "which file" form (from the browser).
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
+    let root = ctx.dataset.root.clone();
     let mut s = LoraScreen {
         path: PathBuf::new(),
+        popup: Some(Popup::Form(open_form(&root, String::new()))),
+        root,
         inspection: None,
         outcome: None,
-        popup: Some(Popup::Form(open_form(String::new()))),
         scroll: 0,
         what: "",
         inspect: Job::new(),
@@ -89,13 +94,22 @@ pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
     Box::new(s)
 }
 
-fn open_form(current: String) -> Form {
+fn open_form(root: &Path, current: String) -> Form {
     Form::new(
         FormId::LoraOpen,
-        "Open a LoRA file",
+        titled("Open a LoRA file", root),
         &[("file", current)],
-        "a .safetensors path (relative to the dataset folder, or absolute)",
+        "a .safetensors path, absolute or from the dataset folder",
     )
+}
+
+/// A form's title with the rule for relative paths, so no field has to guess.
+fn titled(title: &str, root: &Path) -> String {
+    let name = root.file_name().map_or_else(
+        || root.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    format!("{title} · relative paths start in {name}/")
 }
 
 /// One operation, ready to run as a job.
@@ -110,7 +124,7 @@ impl LoraScreen {
         self.operation.cancelling()
     }
 
-    /// The folder outputs are written to when a form names a bare file.
+    /// The open LoRA's folder: where the forms propose to write their outputs.
     fn folder(&self) -> PathBuf {
         self.path
             .parent()
@@ -125,14 +139,28 @@ impl LoraScreen {
             .unwrap_or_else(|| "lora".into())
     }
 
-    /// A path typed in a form: relative ones are taken from the LoRA's folder.
+    /// A path typed in a form: relative ones start in the dataset folder (every form, one
+    /// rule, said in the form's title).
     fn resolve(&self, text: &str) -> PathBuf {
         let p = PathBuf::from(text);
         if p.is_absolute() {
             p
         } else {
-            self.folder().join(p)
+            self.root.join(p)
         }
+    }
+
+    /// How a form pre-fills a path: from the dataset folder when inside it, else absolute.
+    fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// A file beside the open LoRA, as a form pre-fills it.
+    fn beside(&self, name: String) -> String {
+        self.shown(&self.folder().join(name))
     }
 
     /// A file a form names, which must exist.
@@ -178,55 +206,59 @@ impl LoraScreen {
 
     fn form(&self, action: &str) -> Option<Form> {
         let stem = self.stem();
+        let title = |t: &str| titled(t, &self.root);
         Some(match action {
-            OPEN => open_form(self.path.display().to_string()),
+            OPEN => open_form(&self.root, self.shown(&self.path)),
             CONVERT => Form::new(
                 FormId::Convert,
-                "Convert",
+                title("Convert"),
                 &[
                     ("to", "peft".into()),
-                    ("output", format!("{stem}_converted.safetensors")),
+                    (
+                        "output",
+                        self.beside(format!("{stem}_converted.safetensors")),
+                    ),
                 ],
                 "to: kohya or peft · the strength is unchanged (alpha kept)",
             ),
             MERGE => Form::new(
                 FormId::Merge,
-                "Merge into a base checkpoint",
+                title("Merge into a base checkpoint"),
                 &[
                     ("base", String::new()),
                     ("strength", "1.0".into()),
-                    ("output", format!("{stem}_merged.safetensors")),
+                    ("output", self.beside(format!("{stem}_merged.safetensors"))),
                 ],
                 "base: an SD1.5/SDXL single file, a diffusers UNet or a Flux transformer",
             ),
             RESIZE => Form::new(
                 FormId::Resize,
-                "Resize",
+                title("Resize"),
                 &[
                     ("rank", "16".into()),
-                    ("output", format!("{stem}_resized.safetensors")),
+                    ("output", self.beside(format!("{stem}_resized.safetensors"))),
                 ],
                 "rank: N, or sv_ratio=X, sv_fro=X, sv_cumulative=X · alpha recomputed, strength kept",
             ),
             MIX => Form::new(
                 FormId::Mix,
-                "Mix with other LoRAs",
+                title("Mix with other LoRAs"),
                 &[
                     ("this weight", "1.0".into()),
                     ("others", String::new()),
                     ("rank", String::new()),
-                    ("output", format!("{stem}_mixed.safetensors")),
+                    ("output", self.beside(format!("{stem}_mixed.safetensors"))),
                 ],
                 "others: FILE[:weight], comma-separated · rank empty: exact (ranks stacked)",
             ),
             EXTRACT => Form::new(
                 FormId::Extract,
-                "Extract a LoRA from two checkpoints",
+                title("Extract a LoRA from two checkpoints"),
                 &[
                     ("base", String::new()),
                     ("tuned", String::new()),
                     ("rank", "32".into()),
-                    ("output", "extracted.safetensors".into()),
+                    ("output", self.beside("extracted.safetensors".into())),
                 ],
                 "the difference tuned - base, reduced to the rank (f16 factors)",
             ),
@@ -389,12 +421,7 @@ impl Screen for LoraScreen {
         let text = |e: args::ArgError| e.to_string();
         let (what, work): (&'static str, Work) = match v.id {
             FormId::LoraOpen => {
-                let p = PathBuf::from(v.get(0));
-                let p = if p.is_absolute() {
-                    p
-                } else {
-                    ctx.dataset.root.join(p)
-                };
+                let p = self.resolve(v.get(0));
                 if !p.is_file() {
                     return Err(format!("no file at {}", p.display()));
                 }
@@ -585,6 +612,39 @@ mod tests {
 
     fn lora(s: &dyn Screen) -> &LoraScreen {
         s.as_any().downcast_ref().unwrap()
+    }
+
+    #[test]
+    fn every_form_takes_relative_paths_from_the_dataset_folder_and_says_so() {
+        let mut b = Bench::new(&[]);
+        let sub = b.tmp.path().join("loras");
+        std::fs::create_dir(&sub).unwrap();
+        let file = sub.join("style.safetensors");
+        std::fs::copy("tests/fixtures/lora/lora_kohya_meta.safetensors", &file).unwrap();
+        let s = b.open(|ctx| open_file(ctx, file.clone()));
+        let l = lora(&*s);
+        for action in [OPEN, CONVERT, MERGE, RESIZE, MIX, EXTRACT] {
+            let form = l.form(action).unwrap();
+            assert!(
+                form.title.contains("relative paths start in"),
+                "{action}: {}",
+                form.title
+            );
+        }
+        let convert = l.form(CONVERT).unwrap().take_values();
+        assert_eq!(convert.get(1), "loras/style_converted.safetensors");
+        assert_eq!(
+            l.resolve(convert.get(1)),
+            sub.join("style_converted.safetensors")
+        );
+        assert_eq!(
+            l.resolve("x.safetensors"),
+            b.tmp.path().join("x.safetensors")
+        );
+        assert_eq!(
+            l.form(OPEN).unwrap().take_values().get(0),
+            "loras/style.safetensors"
+        );
     }
 
     #[test]

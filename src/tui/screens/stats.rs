@@ -425,9 +425,14 @@ fn histogram(frame: &mut Frame, t: &Theme, title: &str, bins: &[Bin], area: Rect
 
 fn folder_table(frame: &mut Frame, t: &Theme, stats: &Stats, area: Rect) {
     let title = format!(" Folders · {} images ", stats.images);
+    // The numbers keep their columns; the folder name takes what is left (cut from the left).
+    let numbers = 3 + 7 + 6 + 9;
+    let w = usize::from(inner(area).width)
+        .saturating_sub(numbers)
+        .clamp(6, 20);
     let mut lines = vec![Line::styled(
         format!(
-            "{:<20} {:>7} {:>6} {:>9}",
+            "{:<w$} {:>7} {:>6} {:>9}",
             "folder", "repeats", "images", "per epoch"
         ),
         t.dim,
@@ -435,8 +440,8 @@ fn folder_table(frame: &mut Frame, t: &Theme, stats: &Stats, area: Rect) {
     for f in &stats.folders {
         lines.push(Line::styled(
             format!(
-                "{:<20} {:>7} {:>6} {:>9}",
-                truncate_left(&f.path, 20),
+                "{:<w$} {:>7} {:>6} {:>9}",
+                truncate_left(&f.path, w),
                 f.repeats,
                 f.images,
                 f.per_epoch

@@ -2,6 +2,7 @@
 //! straight from the screen's commands (so no key is written in prose anywhere).
 
 use ratatui::Frame;
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
@@ -33,8 +34,30 @@ pub fn lines<'a>(
     lines
 }
 
+/// Where the overlay goes in `screen`: as wide as its widest line (within the screen), as
+/// tall as the screen allows.
+fn area(screen: Rect, lines: &[Line]) -> Rect {
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let w = u16::try_from(widest + 4).unwrap_or(u16::MAX).max(40);
+    let h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    centered(
+        screen,
+        w.min(screen.width.saturating_sub(2)),
+        h.min(screen.height.saturating_sub(4)),
+    )
+}
+
+/// The furthest the help scrolls: its last line at the bottom, never past it.
+pub fn max_scroll(screen: Rect, lines: &[Line]) -> u16 {
+    let inner = area(screen, lines).height.saturating_sub(2);
+    u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_sub(inner)
+}
+
 pub fn draw(frame: &mut Frame, lines: Vec<Line>, scroll: u16, t: &Theme) {
-    let area = centered(frame.area(), 64, frame.area().height.saturating_sub(4));
+    let area = area(frame.area(), &lines);
+    let scroll = scroll.min(max_scroll(frame.area(), &lines));
     frame.render_widget(Clear, area);
     let block = panel(Line::from(" Keys "), true, t).style(t.popup);
     frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);

@@ -5,6 +5,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui_image::Image;
+use ratatui_image::protocol::Protocol;
 
 use crate::tui::images::Shown;
 use crate::tui::theme::Theme;
@@ -19,6 +20,16 @@ pub fn draw(
     theme: &Theme,
 ) {
     match shown {
+        // Half-blocks are nothing but colours: without them they would draw a meaningless
+        // pattern. Graphics protocols send the picture itself and stay on.
+        Some((key, Ok(Protocol::Halfblocks(_)))) if key.path == path && theme.no_color => {
+            placeholder(
+                frame,
+                area,
+                "preview off\n(NO_COLOR; a kitty, sixel or iTerm2 terminal shows images)",
+                theme.dim,
+            );
+        }
         Some((key, Ok(protocol))) if key.path == path => {
             let size = protocol.size();
             let x = area.x + area.width.saturating_sub(size.width) / 2;
