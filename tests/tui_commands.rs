@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use ratatui::crossterm::event::KeyCode;
 use tui_support::*;
 
+use lorabench::train::run::State;
 use lorabench::tui::msg::Msg;
 use lorabench::tui::screens::lint::LintScreen;
+use lorabench::tui::screens::runs::RunsScreen;
 
 /// Checks the mode the app is in now: bound actions = commands, and the help lists them all.
 fn check_mode(h: &mut Harness, mode: &str, seen: &mut BTreeSet<String>) {
@@ -118,6 +120,27 @@ fn every_bound_action_is_a_command_and_in_help() {
     h.key(KeyCode::Char('O'));
     h.key(KeyCode::Esc);
     check_mode(&mut h, "lora", &mut seen);
+    h.key(KeyCode::Esc);
+
+    // The Runs screen, its stop question (answered no: the live run's trainer is this test)
+    // and the monitor, on run folders of every kind.
+    let (_runs, home) = tui_support::runs::runs_home();
+    h.app
+        .open(|ctx| Box::new(RunsScreen::new(ctx, home, tui_support::runs::opts())));
+    check_mode(&mut h, "runs", &mut seen);
+    while !h
+        .app
+        .screen::<RunsScreen>()
+        .and_then(RunsScreen::current)
+        .is_some_and(|s| s.state == State::Running)
+    {
+        h.key(KeyCode::Char('j'));
+    }
+    h.key(KeyCode::Char('s'));
+    check_mode(&mut h, "runs-stop", &mut seen);
+    h.key(KeyCode::Char('n'));
+    h.key(KeyCode::Enter);
+    check_mode(&mut h, "monitor", &mut seen);
 
     // Every mode of the keymap was reached (the `list` block is only inherited).
     let all: BTreeSet<String> = h

@@ -426,9 +426,17 @@ mod tests {
         assert_eq!(k.label("browse", "quit"), "q/Ctrl-c", "keymap.yaml kept");
         assert_eq!(k.label("extra", "down"), "j/↓", "inherits like any mode");
         let cases = [
-            ("browse:\n  keys:\n    quit: Q\n", Some(3), "already binds `quit`"),
+            (
+                "browse:\n  keys:\n    quit: Q\n",
+                Some(3),
+                "already binds `quit`",
+            ),
             ("browse:\n  inherit: [list]\n", Some(2), "already defined"),
-            ("browse:\n  keys:\n    open-extra: q\n", None, "bound to both"),
+            (
+                "browse:\n  keys:\n    open-extra: q\n",
+                None,
+                "bound to both",
+            ),
         ];
         for (src, line, text) in cases {
             let e = Keymap::from_files(&[(file, src)], None).unwrap_err();

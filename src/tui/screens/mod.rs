@@ -34,9 +34,12 @@ screens! {
     lint,
     stats,
     lora,
+    runs,
+    monitor,
     #[cfg(test)]
     probe,
 }
 
 /// The screens the browser opens, in the order of its help.
-pub static OPENERS: LazyLock<Vec<Opener>> = LazyLock::new(|| OPENED.iter().flatten().copied().collect());
+pub static OPENERS: LazyLock<Vec<Opener>> =
+    LazyLock::new(|| OPENED.iter().flatten().copied().collect());

@@ -4,4 +4,5 @@ pub mod bars;
 pub mod help;
 pub mod hint_bar;
 pub mod image_pane;
+pub mod loss_chart;
 pub mod panel;
