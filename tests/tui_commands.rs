@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use ratatui::crossterm::event::KeyCode;
 use tui_support::*;
 
+use lorabench::train::run::State;
 use lorabench::tui::msg::Msg;
 use lorabench::tui::screens::lint::LintScreen;
+use lorabench::tui::screens::runs::RunsScreen;
 
 /// Checks the mode the app is in now: bound actions = commands, and the help lists them all.
 fn check_mode(h: &mut Harness, mode: &str, seen: &mut BTreeSet<String>) {
@@ -118,6 +120,27 @@ fn every_bound_action_is_a_command_and_in_help() {
     h.key(KeyCode::Char('O'));
     h.key(KeyCode::Esc);
     check_mode(&mut h, "lora", &mut seen);
+    h.key(KeyCode::Esc);
+
+    // The Runs screen, its stop question (answered no: the live run's trainer is this test)
+    // and the monitor, on run folders of every kind.
+    let (_runs, home) = tui_support::runs::runs_home();
+    h.app
+        .open(|ctx| Box::new(RunsScreen::new(ctx, home, tui_support::runs::opts())));
+    check_mode(&mut h, "runs", &mut seen);
+    while !h
+        .app
+        .screen::<RunsScreen>()
+        .and_then(RunsScreen::current)
+        .is_some_and(|s| s.state == State::Running)
+    {
+        h.key(KeyCode::Char('j'));
+    }
+    h.key(KeyCode::Char('s'));
+    check_mode(&mut h, "runs-stop", &mut seen);
+    h.key(KeyCode::Char('n'));
+    h.key(KeyCode::Enter);
+    check_mode(&mut h, "monitor", &mut seen);
 
     // Every mode of the keymap was reached (the `list` block is only inherited).
     let all: BTreeSet<String> = h
@@ -177,9 +200,11 @@ fn a_narrow_hint_bar_keeps_help_and_quit() {
     );
 }
 
-/// String literals in the TUI's code (tests and the key-name table left out).
+/// String literals in the TUI's code (tests, the key-name table and the screens' default keys,
+/// which are keymap data like keymap.yaml, left out).
 fn literals() -> Vec<(String, String)> {
     let lit = regex::Regex::new(r#""((?:[^"\\]|\\.)*)""#).unwrap();
+    let keys = regex::Regex::new(r#"(?s)pub const KEYS: &str = ".*?";"#).unwrap();
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new("src/tui") {
         let entry = entry.unwrap();
@@ -189,6 +214,7 @@ fn literals() -> Vec<(String, String)> {
         }
         let text = std::fs::read_to_string(path).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = keys.replace_all(code, "");
         for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
             for c in lit.captures_iter(line) {
                 out.push((path.display().to_string(), c[1].to_string()));

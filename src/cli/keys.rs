@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use lorabench::train::config::user::config_dir;
 use lorabench::tui::keymap::Keymap;
+use lorabench::tui::screens;
 
 pub fn run() -> anyhow::Result<ExitCode> {
-    let (keys, warning) = Keymap::load(config_dir().as_deref());
+    let (keys, warning) = Keymap::load(config_dir().as_deref(), screens::KEYS);
     if let Some(w) = warning {
         eprintln!("lorabench: {w}");
     }

@@ -9,7 +9,8 @@ use anyhow::Context;
 use lorabench::train::TrainerId;
 use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, AttachSpec, StopOptions};
-use lorabench::train::run::summary::{self, Entry, ReadOptions, Summary};
+use lorabench::train::run::display::{duration, state_label, steps};
+use lorabench::train::run::summary::{self, Entry, ReadOptions};
 use lorabench::train::run::{Home, State, Status, logs};
 
 #[derive(clap::Args)]
@@ -316,28 +317,6 @@ fn show(home: &Home, id: &str, opts: &ReadOptions, json: bool) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn state_label(s: &Summary) -> String {
-    let mut label = s.state.to_string();
-    if s.stalled {
-        label.push_str(" (stalled)");
-    }
-    if s.state == State::Failed
-        && let Some(sig) = s.signal
-    {
-        label.push_str(&format!(", signal {sig}"));
-    }
-    label
-}
-
-fn steps(s: &Summary) -> String {
-    match (s.step, s.total) {
-        (Some(a), Some(t)) => format!("{a}/{t}"),
-        (Some(a), None) => a.to_string(),
-        (None, Some(t)) => format!("-/{t}"),
-        (None, None) => "-".into(),
-    }
-}
-
 fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         return s.to_string();
@@ -345,15 +324,6 @@ fn clip(s: &str, n: usize) -> String {
     let mut c: String = s.chars().take(n - 1).collect();
     c.push('…');
     c
-}
-
-fn duration(secs: f64) -> String {
-    let s = secs.round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
 }
 
 fn size(bytes: u64) -> String {

@@ -22,7 +22,7 @@ use super::msg::Msg;
 use super::screen::{
     self, Command, Ctx, DrawCtx, Effect, Effects, Event, HeaderTone, Level, Screen, Status,
 };
-use super::screens::{OPENERS, browser::Browser};
+use super::screens::{self, OPENERS, browser::Browser};
 use super::theme::Theme;
 use super::widgets::panel::plural;
 use super::widgets::{help, hint_bar};
@@ -83,7 +83,7 @@ impl App {
             dataset,
             journal,
             theme,
-            keys: Keymap::defaults(),
+            keys: Keymap::defaults(screens::KEYS),
             protocol,
             target: LintOptions::default(),
             tx,
@@ -108,7 +108,7 @@ impl App {
             target: &mut self.target,
             tx: &self.tx,
             keys: &self.keys,
-            openers: OPENERS,
+            openers: &OPENERS,
             area: self.area,
         }
     }
@@ -119,7 +119,7 @@ impl App {
             target: &self.target,
             theme: &self.theme,
             keys: &self.keys,
-            openers: OPENERS,
+            openers: &OPENERS,
             protocol: &self.protocol,
         }
     }
@@ -280,7 +280,7 @@ impl App {
             target,
             tx,
             keys,
-            openers: OPENERS,
+            openers: &OPENERS,
             area: *area,
         };
         let effects = screen::handle(top.as_mut(), &mut ctx, event);

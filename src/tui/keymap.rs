@@ -1,7 +1,8 @@
-//! Keys as data: `keymap.yaml` (embedded) maps each mode's actions to keys; a user file
-//! `keys.yaml` in the config dir overrides only the actions it names. Screens name actions by
-//! the same words in their commands, so the hint bar, the help and the dispatcher all read
-//! this one map.
+//! Keys as data: `keymap.yaml` (embedded) maps the shell's, the browser's and the pop-ups'
+//! actions to keys, each registered screen adds its own block (its module's `KEYS`, see
+//! `screens!`), and a user file `keys.yaml` in the config dir overrides only the actions it
+//! names. Screens name actions by the same words in their commands, so the hint bar, the help
+//! and the dispatcher all read this one map.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -9,8 +10,11 @@ use std::path::Path;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
 
-/// The default keys.
+/// The default keys of the shell, the browser and the pop-ups.
 pub const DEFAULT: &str = include_str!("../../keymap.yaml");
+
+/// A keymap source: the name its errors give, and its YAML text.
+pub type Source<'a> = (&'a str, &'a str);
 
 /// The actions every list shares (the `list` block of the keymap).
 pub mod nav {
@@ -166,41 +170,48 @@ fn parse_file(file: &str, source: &str) -> Result<File, KeymapError> {
 }
 
 impl Keymap {
-    /// The embedded defaults. They are tested to parse, so a failure is a build bug; even then
-    /// this returns an empty map (every key does nothing) rather than panicking.
-    pub fn defaults() -> Keymap {
-        Keymap::from_files(&[("keymap.yaml", DEFAULT)]).unwrap_or(Keymap {
+    /// The embedded defaults with the keys of `screens` (`screens::KEYS`). They are tested to
+    /// parse, so a failure is a build bug; even then this returns an empty map (every key does
+    /// nothing) rather than panicking.
+    pub fn defaults(screens: &[Source]) -> Keymap {
+        Keymap::from_files(screens, None).unwrap_or(Keymap {
             modes: BTreeMap::new(),
         })
     }
 
-    /// The defaults with the user's `keys.yaml` from `config_dir` on top, and the warning
-    /// to show when that file could not be used.
-    pub fn load(config_dir: Option<&Path>) -> (Keymap, Option<String>) {
+    /// The defaults (with the keys of `screens`) with the user's `keys.yaml` from `config_dir`
+    /// on top, and the warning to show when that file could not be used.
+    pub fn load(config_dir: Option<&Path>, screens: &[Source]) -> (Keymap, Option<String>) {
         let Some(path) = config_dir.map(|d| d.join("keys.yaml")) else {
-            return (Keymap::defaults(), None);
+            return (Keymap::defaults(screens), None);
         };
         let source = match std::fs::read_to_string(&path) {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return (Keymap::defaults(), None);
+                return (Keymap::defaults(screens), None);
             }
             Err(e) => {
                 let msg = format!("{}: {e} (using the default keys instead)", path.display());
-                return (Keymap::defaults(), Some(msg));
+                return (Keymap::defaults(screens), Some(msg));
             }
         };
         let name = path.display().to_string();
-        match Keymap::from_files(&[("keymap.yaml", DEFAULT), (&name, &source)]) {
+        match Keymap::from_files(screens, Some((&name, &source))) {
             Ok(k) => (k, None),
-            Err(e) => (Keymap::defaults(), Some(e.to_string())),
+            Err(e) => (Keymap::defaults(screens), Some(e.to_string())),
         }
     }
 
-    /// The first file is the defaults; each later one may only rebind actions it has.
-    fn from_files(files: &[(&str, &str)]) -> Result<Keymap, KeymapError> {
+    /// keymap.yaml, then each screen's keys, which may add modes and actions but not rebind
+    /// one already there; then the user's file, which may only rebind actions that exist.
+    fn from_files(screens: &[Source], user: Option<Source>) -> Result<Keymap, KeymapError> {
+        let mut files = vec![("keymap.yaml", DEFAULT)];
+        files.extend_from_slice(screens);
+        let defaults = files.len();
+        files.extend(user);
         let mut blocks: BTreeMap<String, Block> = BTreeMap::new();
         for (i, (name, source)) in files.iter().enumerate() {
+            let by_user = i >= defaults;
             let err = |needle: &str, message: String| {
                 let (line, column) = locate(source, needle);
                 KeymapError {
@@ -211,11 +222,11 @@ impl Keymap {
                 }
             };
             for (mode, block) in parse_file(name, source)? {
-                if i == 0 {
-                    blocks.insert(mode, block);
-                    continue;
-                }
                 let Some(base) = blocks.get_mut(&mode) else {
+                    if !by_user {
+                        blocks.insert(mode, block);
+                        continue;
+                    }
                     let known: Vec<&str> = blocks.keys().map(String::as_str).collect();
                     return Err(err(
                         &mode,
@@ -223,10 +234,16 @@ impl Keymap {
                     ));
                 };
                 if !block.inherit.is_empty() {
-                    return Err(err("inherit", "a user file rebinds keys only".into()));
+                    let why = if by_user {
+                        "a user file rebinds keys only".to_string()
+                    } else {
+                        format!("`{mode}` is already defined: add actions to it, not inheritance")
+                    };
+                    return Err(err("inherit", why));
                 }
                 for (action, keys) in block.keys {
-                    if !base.keys.contains_key(&action) {
+                    let known = base.keys.contains_key(&action);
+                    if by_user && !known {
                         let known: Vec<&str> = base.keys.keys().map(String::as_str).collect();
                         return Err(err(
                             &action,
@@ -234,6 +251,12 @@ impl Keymap {
                                 "`{mode}` has no action `{action}` (actions: {})",
                                 known.join(", ")
                             ),
+                        ));
+                    }
+                    if !by_user && known {
+                        return Err(err(
+                            &action,
+                            format!("`{mode}` already binds `{action}` in an earlier file"),
                         ));
                     }
                     base.keys.insert(action, keys);
@@ -372,6 +395,7 @@ fn parse_keys<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::screens::KEYS as SCREENS;
 
     fn press(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, mods)
@@ -379,7 +403,7 @@ mod tests {
 
     #[test]
     fn defaults_parse_and_lists_inherit_navigation() {
-        let k = Keymap::from_files(&[("keymap.yaml", DEFAULT)]).unwrap();
+        let k = Keymap::from_files(SCREENS, None).unwrap();
         let none = KeyModifiers::NONE;
         for mode in ["browse", "lint", "stats", "lora"] {
             assert_eq!(
@@ -394,8 +418,38 @@ mod tests {
     }
 
     #[test]
+    fn a_screen_adds_modes_and_actions_but_rebinds_nothing() {
+        let file = "src/tui/screens/extra.rs";
+        let extra = "browse:\n  keys:\n    open-extra: P\nextra:\n  inherit: [list]\n  keys:\n    close: Esc\n";
+        let k = Keymap::from_files(&[(file, extra)], None).unwrap();
+        assert_eq!(k.label("browse", "open-extra"), "P");
+        assert_eq!(k.label("browse", "quit"), "q/Ctrl-c", "keymap.yaml kept");
+        assert_eq!(k.label("extra", "down"), "j/↓", "inherits like any mode");
+        let cases = [
+            (
+                "browse:\n  keys:\n    quit: Q\n",
+                Some(3),
+                "already binds `quit`",
+            ),
+            ("browse:\n  inherit: [list]\n", Some(2), "already defined"),
+            (
+                "browse:\n  keys:\n    open-extra: q\n",
+                None,
+                "bound to both",
+            ),
+        ];
+        for (src, line, text) in cases {
+            let e = Keymap::from_files(&[(file, src)], None).unwrap_err();
+            assert!(e.to_string().contains(text), "{e}");
+            if let Some(line) = line {
+                assert_eq!((e.file.as_str(), e.line), (file, line), "{e}");
+            }
+        }
+    }
+
+    #[test]
     fn shifted_letters_and_ctrl_are_distinct() {
-        let k = Keymap::defaults();
+        let k = Keymap::defaults(SCREENS);
         let shift = KeyModifiers::SHIFT;
         assert_eq!(
             k.lookup("browse", &press(KeyCode::Char('G'), shift)),
@@ -416,7 +470,7 @@ mod tests {
     #[test]
     fn user_file_overrides_only_what_it_names() {
         let user = "lint:\n  keys:\n    fix: F\nlist:\n  keys:\n    down: n Down\n";
-        let k = Keymap::from_files(&[("keymap.yaml", DEFAULT), ("keys.yaml", user)]).unwrap();
+        let k = Keymap::from_files(SCREENS, Some(("keys.yaml", user))).unwrap();
         assert_eq!(k.label("lint", "fix"), "F");
         assert_eq!(k.label("lint", "severity"), "s", "the rest kept");
         // A shared block changes every mode that inherits it.
@@ -442,8 +496,7 @@ mod tests {
             ("nope:\n  keys: {}\n", 1, "no mode `nope`"),
         ];
         for (src, line, text) in cases {
-            let e =
-                Keymap::from_files(&[("keymap.yaml", DEFAULT), ("keys.yaml", src)]).unwrap_err();
+            let e = Keymap::from_files(SCREENS, Some(("keys.yaml", src))).unwrap_err();
             assert!(e.to_string().contains(text), "{e}");
             if line > 0 {
                 assert_eq!((e.file.as_str(), e.line), ("keys.yaml", line), "{e}");
@@ -451,26 +504,22 @@ mod tests {
             }
         }
         // The syntax error is located by the parser.
-        let e = Keymap::from_files(&[
-            ("keymap.yaml", DEFAULT),
-            ("keys.yaml", "lint:\n  keys: [\n"),
-        ])
-        .unwrap_err();
+        let e = Keymap::from_files(SCREENS, Some(("keys.yaml", "lint:\n  keys: [\n"))).unwrap_err();
         assert!(e.line > 0, "{e}");
     }
 
     #[test]
     fn load_falls_back_to_the_defaults_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let (k, w) = Keymap::load(Some(dir.path()));
-        assert_eq!((k, w), (Keymap::defaults(), None));
+        let (k, w) = Keymap::load(Some(dir.path()), SCREENS);
+        assert_eq!((k, w), (Keymap::defaults(SCREENS), None));
         std::fs::write(
             dir.path().join("keys.yaml"),
             "lint:\n  keys:\n    fix: ''\n    x: y\n",
         )
         .unwrap();
-        let (k, w) = Keymap::load(Some(dir.path()));
-        assert_eq!(k, Keymap::defaults());
+        let (k, w) = Keymap::load(Some(dir.path()), SCREENS);
+        assert_eq!(k, Keymap::defaults(SCREENS));
         assert!(w.unwrap().contains("keys.yaml:4:"));
     }
 }

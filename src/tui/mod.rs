@@ -4,7 +4,7 @@
 //! jobs, the folder watcher and the signal thread. The loop blocks on it (no polling, no tick),
 //! lets [`app::App::update`] change state, and draws only when something changed, at most once
 //! per frame interval. Every screen is a [`screen::Screen`]: it gets a context, answers with
-//! effects and draws through `&self`; [`screens::OPENERS`] registers the ones the browser opens.
+//! effects and draws through `&self`; `screens!` in [`screens`] registers them.
 
 pub mod app;
 pub mod bulk;
@@ -102,7 +102,7 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
         config.as_deref(),
         theme::no_color_requested(),
     );
-    let (keys, keys_warning) = Keymap::load(config.as_deref());
+    let (keys, keys_warning) = Keymap::load(config.as_deref(), screens::KEYS);
     warnings.extend(keys_warning);
 
     let mut guard = TerminalGuard::enter()?;

@@ -17,6 +17,9 @@ pub enum Msg {
     Image(Box<Decoded>),
     /// Files under the dataset folder changed on disk (paths are absolute).
     FsChanged(Vec<PathBuf>),
+    /// Files in a folder a screen watches changed (the runs home, a run's folder). Every screen
+    /// that watches looks, none takes it.
+    Watched(Vec<PathBuf>),
     /// The folder watcher failed; the message says why.
     WatchError(String),
     /// A screen's background job reported.

@@ -32,7 +32,7 @@ pub struct Ctx<'a> {
     /// For background work (see `job.rs`).
     pub tx: &'a Sender<Msg>,
     pub keys: &'a Keymap,
-    /// The screens the browser can open (`screens::OPENERS`).
+    /// The screens the browser can open (`screens::OPENERS`, from `screens!`).
     pub openers: &'a [Opener],
     /// The whole terminal.
     pub area: Rect,
@@ -49,8 +49,9 @@ pub struct DrawCtx<'a> {
     pub protocol: &'a str,
 }
 
-/// A screen the browser opens: the action that opens it (bound in keymap.yaml's `browse`
-/// block), what it is for (the help), and how to build it.
+/// A screen the browser opens: the action that opens it (bound in the `browse` block of the
+/// screen's `KEYS`), what it is for (the help), and how to build it.
+#[derive(Clone, Copy)]
 pub struct Opener {
     pub action: &'static str,
     pub desc: &'static str,

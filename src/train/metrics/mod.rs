@@ -13,6 +13,7 @@
 //! `loss`, ai-toolkit `loss/loss`.
 
 pub mod jsonl;
+pub mod series;
 pub mod sqlite;
 pub mod tensorboard;
 

@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod devices;
+pub mod display;
 pub mod launch;
 pub mod logs;
 pub mod manifest;

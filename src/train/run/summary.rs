@@ -36,6 +36,9 @@ pub struct Summary {
     pub id: String,
     pub name: String,
     pub backend: TrainerId,
+    /// GPU ids the run asked for (empty: the default device).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<u32>,
     pub state: State,
     pub stalled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +163,7 @@ fn summarise(dir: &Path, m: &Manifest, status: &Status, opts: &ReadOptions) -> S
         id: m.id.clone(),
         name: m.name.clone(),
         backend: m.trainer,
+        gpus: m.gpus.clone(),
         state: seen.state,
         stalled: seen.stalled,
         note: seen.note,

@@ -13,7 +13,7 @@ use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
 use crate::tui::layout::inner;
 use crate::tui::screen::{
-    Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Screen, list_commands,
+    Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen, list_commands,
 };
 use crate::tui::theme::Theme;
 use crate::tui::widgets::panel::{gauge, panel, plural, truncate_left};
@@ -52,6 +52,28 @@ pub struct LintScreen {
     progress: (usize, usize),
     job: Job<LintEvent, Summary>,
 }
+
+/// Opened from the browser.
+pub const OPENER: Option<Opener> = Some(Opener::new("open-lint", "lint the dataset", open));
+
+/// The screen's default keys: its mode, and the browser's key for its opener.
+pub const KEYS: &str = "
+browse:
+  keys:
+    open-lint: L
+lint:
+  inherit: [list]
+  keys:
+    jump: Enter
+    fix: f
+    severity: s
+    filter: /
+    trigger: T
+    target: o
+    rerun: r
+    help: '?'
+    close: Esc q
+";
 
 /// Opens the Lint screen and starts checking the dataset.
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {

@@ -23,7 +23,7 @@ use crate::tui::job::{Job, Reporter, Update};
 use crate::tui::keymap::nav;
 use crate::tui::msg::Msg;
 use crate::tui::screen::{
-    Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Screen, list_commands,
+    Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen, list_commands,
 };
 use crate::tui::theme::Theme;
 use crate::tui::widgets::panel::{gauge, panel};
@@ -75,6 +75,27 @@ pub fn open_file(ctx: &mut Ctx, path: PathBuf) -> Box<dyn Screen> {
     s.start_inspect(ctx);
     Box::new(s)
 }
+
+/// Opened from the browser.
+pub const OPENER: Option<Opener> = Some(Opener::new("open-lora", "open a LoRA file", open));
+
+/// The screen's default keys: its mode, and the browser's key for its opener.
+pub const KEYS: &str = "
+browse:
+  keys:
+    open-lora: O
+lora:
+  inherit: [list]
+  keys:
+    convert: c
+    merge: m
+    resize: z
+    mix: x
+    extract: e
+    open: o
+    help: '?'
+    close: Esc q
+";
 
 /// Opens the LoRA screen with the "which file" form (from the browser).
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {

@@ -14,7 +14,7 @@ use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
 use crate::tui::layout::inner;
 use crate::tui::screen::{
-    Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Screen, list_commands,
+    Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen, list_commands,
 };
 use crate::tui::theme::Theme;
 use crate::tui::widgets::bars;
@@ -52,6 +52,28 @@ pub struct StatsScreen {
     pub popup: Option<Popup>,
     job: Job<(), Stats>,
 }
+
+/// Opened from the browser.
+pub const OPENER: Option<Opener> = Some(Opener::new("open-stats", "statistics and tags", open));
+
+/// The screen's default keys: its mode, and the browser's key for its opener.
+pub const KEYS: &str = "
+browse:
+  keys:
+    open-stats: S
+stats:
+  inherit: [list]
+  keys:
+    focus: Tab
+    sort: s
+    jump: Enter
+    rename: r
+    remove: d
+    target: o
+    rerun: R
+    help: '?'
+    close: Esc q
+";
 
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
     let mut s = StatsScreen {

@@ -49,7 +49,7 @@ impl Bench {
             dataset,
             journal,
             target: LintOptions::default(),
-            keys: Keymap::defaults(),
+            keys: Keymap::defaults(super::KEYS),
             theme: Theme::builtin_dark(),
             tx,
             rx,

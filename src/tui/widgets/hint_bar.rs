@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn narrow_bars_drop_the_least_important_and_keep_help_and_quit() {
-        let keys = Keymap::defaults();
+        let keys = Keymap::defaults(&[]);
         let commands = vec![
             Command::new("edit", "edit").bar("edit", 1),
             Command::new("filter", "filter").bar("filter", 2),
