@@ -10,6 +10,7 @@ pub mod launch;
 pub mod logs;
 pub mod manifest;
 pub mod proc;
+pub mod resume;
 pub mod status;
 pub mod summary;
 
@@ -44,6 +45,8 @@ pub enum RunError {
         state: State,
         what: String,
     },
+    #[error("cannot resume run {id}: {why}")]
+    CannotResume { id: String, why: String },
     #[error("cannot start the supervisor ({exe}): {message}")]
     Supervisor { exe: PathBuf, message: String },
     #[error(
