@@ -206,8 +206,11 @@ const METRICS_EVERY: u32 = 4;
 /// has not shown yet, and the console's recent points as written.
 struct Structured {
     watcher: MetricsWatcher,
-    /// Structured points for steps the console has not reached.
+    /// Structured points not laid over a line yet.
     pending: BTreeMap<u64, Point>,
+    /// Structured points already laid over a line: a step the console draws again (a later
+    /// frame of it) gets them again.
+    applied: BTreeMap<u64, Point>,
     /// Recent points as written (console, overlaid), by step.
     written: BTreeMap<u64, Point>,
     /// The step of the newest point written (not the highest one: a bar may start again).
@@ -223,6 +226,7 @@ impl Structured {
         Structured {
             watcher: MetricsWatcher::new(trainer, dir),
             pending: BTreeMap::new(),
+            applied: BTreeMap::new(),
             written: BTreeMap::new(),
             newest: None,
             reads: 0,
@@ -281,8 +285,9 @@ impl Structured {
                     metrics::overlay(w, &file);
                     w.clone()
                 }
-                None => self.alone(file),
+                None => self.alone(file.clone()),
             };
+            self.applied_now(file);
             lines.push(line);
         }
         let replaced = !lines.is_empty();
@@ -297,6 +302,9 @@ impl Structured {
             }
             if let Some(file) = self.pending.remove(&p.step) {
                 metrics::overlay(&mut p, &file);
+                self.applied_now(file);
+            } else if let Some(file) = self.applied.get(&p.step) {
+                metrics::overlay(&mut p, file);
             }
             self.remember(p.clone());
             lines.push(p);
@@ -329,6 +337,18 @@ impl Structured {
             file.total = file.total.or(newest.total);
         }
         file
+    }
+
+    fn applied_now(&mut self, file: Point) {
+        match self.applied.get_mut(&file.step) {
+            Some(a) => metrics::overlay(a, &file),
+            None => {
+                self.applied.insert(file.step, file);
+            }
+        }
+        while self.applied.len() > WINDOW {
+            self.applied.pop_first();
+        }
     }
 
     fn remember(&mut self, p: Point) {
