@@ -49,6 +49,7 @@ fn main() {
         "0.1".into(),
     ];
     let dir = run.dir.clone();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
     let spec = LaunchSpec {
         home: home.clone(),
         name: "cpu bench".into(),
@@ -61,7 +62,8 @@ fn main() {
             cwd: dir.clone(),
             files: vec![],
             output_dir: dir.join("output"),
-            metrics_dir: None,
+            // Watched for structured metrics as a kohya run's is (this trainer writes none).
+            metrics_dir: Some(dir.join("logs")),
             total_steps: None,
         },
         run,

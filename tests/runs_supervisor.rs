@@ -519,3 +519,304 @@ fn a_run_launched_in_tmux_survives_the_session_and_a_new_process_follows_it() {
     assert!(followed.trim_end().ends_with("done"), "{followed}");
     assert_eq!(look(&home, &id).state, State::Succeeded);
 }
+
+/// Disk full while logging. Simulated with RLIMIT_FSIZE (what `ulimit -f` sets), given to
+/// `lorabench train` and inherited by the supervisor and the trainer: any file the run writes
+/// can grow to 64 KiB, and a write beyond fails (EFBIG), as writes fail with ENOSPC on a full
+/// disk. The trainer's log fills first, then metrics.jsonl; status.json, small and rewritten
+/// whole through a temporary file, still fits (a disk with no block left for it either keeps
+/// the last status written, which `runs` then judges against the live processes). The run must
+/// end in a defined state with a readable status, and `runs show` must still read it.
+#[test]
+fn a_full_disk_while_logging_leaves_a_readable_run() {
+    const LIMIT: u64 = 64 * 1024;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("home");
+    let config = tmp.path().join("full.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: full\nbackend: command\ncommand: [{:?}, {:?}, --steps, \"200000\", --delay, \"0\"]\n",
+            python(),
+            trainer_script()
+        ),
+    )
+    .unwrap();
+    let mut train = Command::new(exe());
+    train
+        .args(["train", "--config"])
+        .arg(&config)
+        .env("LORABENCH_HOME", &root)
+        .env("XDG_CONFIG_HOME", tmp.path().join("xdg"))
+        // Every frame drawn: the log fills in a moment.
+        .env("TQDM_MININTERVAL", "0");
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        train.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = train.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let home = Home::at(&root);
+    let id = RunId(stdout.lines().last().unwrap().trim().to_string());
+    let s = ended(&home, &id);
+    let dir = home.run_dir(&id);
+
+    // The log really hit the limit, and the trainer, unable to write, ended.
+    let log_len = std::fs::metadata(dir.join("train.log")).unwrap().len();
+    assert_eq!(log_len, LIMIT, "train.log did not fill up");
+    let st = status(&home, &id);
+    assert_eq!(st.state, State::Failed, "{st:?}");
+    assert!(
+        st.exit_code.is_some_and(|c| c != 0) || st.signal.is_some(),
+        "{st:?}"
+    );
+    assert!(
+        st.finished_at.is_some() && s.step.is_some_and(|n| n > 0),
+        "{s:?}"
+    );
+    // metrics.jsonl (shorter than the log it comes from) reads, whole lines only.
+    let metrics = dir.join("metrics.jsonl");
+    assert!(std::fs::metadata(&metrics).unwrap().len() <= LIMIT);
+    let read = lorabench::train::metrics::read_metrics(&metrics).unwrap();
+    assert!(!read.points.is_empty());
+    // And the CLI reads the run like any other.
+    let show = Command::new(exe())
+        .args(["runs", "show", id.as_str(), "--json"])
+        .env("LORABENCH_HOME", &root)
+        .env("XDG_CONFIG_HOME", tmp.path().join("xdg"))
+        .output()
+        .unwrap();
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(v["state"], "failed");
+}
+
+fn cli(home: &Home, args: &[&str]) -> std::process::Output {
+    Command::new(exe())
+        .args(args)
+        .env("LORABENCH_HOME", home.root())
+        .env("XDG_CONFIG_HOME", home.root().join("no-config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn rm_asks_keeps_outputs_unless_told_and_leaves_a_live_run_alone() {
+    let (_tmp, home) = home();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = start(&home, &["--steps", "2", "--delay", "0.01"]);
+        ended(&home, &id);
+        let out = home.run_dir(&id).join("output");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("lora.safetensors"), b"weights").unwrap();
+        ids.push(id);
+    }
+    let (keep, drop) = (&ids[0], &ids[1]);
+    // No terminal to ask on, and no --yes: nothing is touched.
+    let o = cli(&home, &["runs", "rm", keep.as_str()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+    assert!(home.run_dir(keep).join("status.json").is_file());
+
+    let o = cli(
+        &home,
+        &[
+            "runs",
+            "rm",
+            &keep.as_str()[..keep.as_str().len() - 1],
+            "--yes",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kept = home.root().join("outputs").join(keep.as_str());
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&kept.display().to_string()));
+    assert_eq!(
+        std::fs::read(kept.join("lora.safetensors")).unwrap(),
+        b"weights"
+    );
+    assert!(!home.run_dir(keep).exists());
+
+    let o = cli(
+        &home,
+        &["runs", "rm", drop.as_str(), "--yes", "--with-outputs"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!home.run_dir(drop).exists());
+    assert!(!home.root().join("outputs").join(drop.as_str()).exists());
+
+    let live = start(&home, &["--steps", "400", "--delay", "0.05"]);
+    wait_for(&home, &live, "running", |s| s.state == State::Running);
+    let o = cli(&home, &["runs", "rm", live.as_str(), "--yes"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stop it first"));
+    assert!(home.run_dir(&live).is_dir());
+    control::stop(&home, &live, StopOptions::default(), |_| {}).unwrap();
+}
+
+/// A trainer started elsewhere (here by the test, its output redirected to a file) is watched
+/// with `runs attach`: progress from its log, its end from its pid.
+#[test]
+fn attach_follows_a_run_started_elsewhere_to_its_end() {
+    let (tmp, home) = home();
+    let log = tmp.path().join("elsewhere.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut trainer = Command::new(python())
+        .arg(trainer_script())
+        .args(["--steps", "40", "--delay", "0.05"])
+        .env("PYTHONUNBUFFERED", "1")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let pid = trainer.id().to_string();
+    let o = cli(
+        &home,
+        &[
+            "runs",
+            "attach",
+            "--trainer",
+            "command",
+            "--log",
+            log.to_str().unwrap(),
+            "--pid",
+            &pid,
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = RunId(String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let s = wait_for(&home, &id, "progress", |s| s.step.is_some_and(|n| n > 0));
+    assert_eq!(
+        (s.state, s.total, s.pid),
+        (State::Running, Some(40), Some(trainer.id()))
+    );
+    assert!(trainer.wait().unwrap().success());
+    let s = ended(&home, &id);
+    assert_eq!((s.state, s.step), (State::Succeeded, Some(40)), "{s:?}");
+    let d = summary::detail(&home, &id, &ReadOptions::default()).unwrap();
+    assert_eq!(
+        d.attached_log.as_deref(),
+        Some(log.canonicalize().unwrap().as_path())
+    );
+    // Nothing to resume: it was not started here.
+    let o = cli(&home, &["runs", "resume", id.as_str()]);
+    assert!(!o.status.success());
+}
+
+/// `runs.stall_timeout` in the user config (seconds) is what `runs` and `runs show` judge a
+/// quiet run by; `--stall-after MINUTES` overrides it.
+#[test]
+fn the_user_configs_stall_timeout_flags_a_quiet_run() {
+    let (tmp, home) = home();
+    let xdg = tmp.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("lorabench")).unwrap();
+    std::fs::write(
+        xdg.join("lorabench/config.yaml"),
+        "runs:\n  stall_timeout: 1\n",
+    )
+    .unwrap();
+    let id = start(&home, &["--steps", "2", "--delay", "0.01"]);
+    ended(&home, &id);
+    // Its bar drawn, then a long silence while the process lives.
+    let quiet = start(&home, &["--steps", "3", "--delay", "30"]);
+    wait_for(&home, &quiet, "running", |s| s.state == State::Running);
+    std::thread::sleep(Duration::from_millis(2500));
+    let runs = |extra: &[&str]| -> serde_json::Value {
+        let o = Command::new(exe())
+            .args(extra)
+            .env("LORABENCH_HOME", home.root())
+            .env("XDG_CONFIG_HOME", &xdg)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let listed = runs(&["runs", "--json"]);
+    let row = |v: &serde_json::Value, id: &RunId| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row(&listed, &quiet)["stalled"], true, "{listed}");
+    // A finished run is never stalled.
+    assert_eq!(row(&listed, &id)["stalled"], false, "{listed}");
+    assert_eq!(
+        runs(&["runs", "show", quiet.as_str(), "--json"])["stalled"],
+        true
+    );
+    let overridden = runs(&["runs", "--json", "--stall-after", "60"]);
+    assert_eq!(row(&overridden, &quiet)["stalled"], false, "{overridden}");
+    control::stop(&home, &quiet, StopOptions::default(), |_| {}).unwrap();
+}
+
+/// The supervisor's own logging on a full disk: its metrics.jsonl and events.jsonl are made
+/// /dev/full (every write fails with ENOSPC, as on a full file system) while the run waits in
+/// the queue. The run still ends in a truthful state, with the error it died of.
+#[test]
+fn the_supervisor_survives_enospc_on_its_own_files() {
+    let (_tmp, home) = home();
+    let holder = launch_using(
+        spec(&home, &["--steps", "2000", "--delay", "0.05"], &[5], false),
+        &exe(),
+    )
+    .unwrap();
+    wait_for(&home, &holder, "running", |s| s.state == State::Running);
+    let queued = launch_using(
+        spec(
+            &home,
+            &["--steps", "20", "--delay", "0.01", "--crash-at", "10"],
+            &[5],
+            true,
+        ),
+        &exe(),
+    )
+    .unwrap();
+    wait_for(&home, &queued, "queued", |s| s.state == State::Queued);
+    let dir = home.run_dir(&queued);
+    for name in ["metrics.jsonl", "events.jsonl"] {
+        std::os::unix::fs::symlink("/dev/full", dir.join(name)).unwrap();
+    }
+    control::stop(&home, &holder, StopOptions::default(), |_| {}).unwrap();
+    let s = ended(&home, &queued);
+    assert_eq!(s.state, State::Failed, "{s:?}");
+    assert!(
+        s.message
+            .as_deref()
+            .is_some_and(|m| m.contains("boom at step 10")),
+        "{s:?}"
+    );
+    let said = std::fs::read_to_string(dir.join("supervisor.log")).unwrap();
+    assert!(said.contains("No space left on device"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+    // The status was written whole to the end, and the log is the trainer's own.
+    let st = status(&home, &queued);
+    assert_eq!(st.exit_code, Some(1));
+    assert!(
+        std::fs::read_to_string(dir.join("train.log"))
+            .unwrap()
+            .contains("ValueError")
+    );
+}

@@ -508,3 +508,64 @@ fn metrics_jsonl_survives_a_torn_line_and_garbage() {
             .is_empty()
     );
 }
+
+/// The supervisor's follower over the recorded kohya run as it was written, its TensorBoard
+/// file arriving while the console is half-way (torch's writer flushes every two minutes, or at
+/// the end): the file's exact loss/average and lr/unet win for every step, also for steps the
+/// console draws again after the file was read, and the last line stays the newest step.
+#[test]
+fn the_follower_lays_the_recorded_tensorboard_file_over_the_console() {
+    use lorabench::train::supervisor::follow::{Follower, METRICS};
+    use std::io::Write;
+    let rec = fixtures().join("kohya_real");
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, logs) = (
+        tmp.path().join("run"),
+        tmp.path().join("logs/20261201/network_train"),
+    );
+    fs::create_dir_all(&run).unwrap();
+    fs::create_dir_all(&logs).unwrap();
+    let log = run.join("train.log");
+    let bytes = fs::read(rec.join("train.log")).unwrap();
+    let mut writer = fs::File::create(&log).unwrap();
+    let mut follower = Follower::new(&run, log, parser_for(TrainerId::Kohya, LogFormat::Tqdm))
+        .with_metrics(TrainerId::Kohya, &tmp.path().join("logs"));
+    // The structured files are read every fourth poll. 40 pieces: the bar's steps 1 to 5 are
+    // in the first 31, step 6 (drawn again after `model saved.`) in the rest.
+    let pieces = 40;
+    let size = bytes.len().div_ceil(pieces);
+    let events = event_file(&rec);
+    for (i, piece) in bytes.chunks(size).enumerate() {
+        writer.write_all(piece).unwrap();
+        if i == 31 {
+            let before = metrics::read_metrics(&run.join(METRICS)).unwrap().points;
+            assert!(before.len() >= 4, "{before:?}");
+            assert!(before.iter().all(|p| p.lr.is_none()), "{before:?}");
+            fs::copy(&events, logs.join(events.file_name().unwrap())).unwrap();
+        }
+        follower.poll();
+    }
+    follower.finish();
+    let lines = metrics::read_metrics(&run.join(METRICS)).unwrap();
+    assert!(lines.problems.is_empty(), "{:?}", lines.problems);
+    let last = lines.points.last().unwrap();
+    assert_eq!((last.step, last.total), (6, Some(6)));
+    let tb = MetricsWatcher::new(TrainerId::Kohya, &rec).poll().unwrap();
+    let mut by_step = std::collections::BTreeMap::new();
+    for p in &lines.points {
+        by_step.insert(p.step, p.clone());
+    }
+    assert_eq!(by_step.len(), 6);
+    for t in &tb {
+        let p = &by_step[&t.step];
+        assert_eq!((p.loss, p.lr), (t.loss, t.lr), "step {}", t.step);
+        // The console's own fields stay.
+        assert_eq!(p.total, Some(6), "step {}", t.step);
+        assert!(
+            p.epoch.is_some() && p.time.is_some(),
+            "step {}: {p:?}",
+            t.step
+        );
+    }
+    assert_eq!(follower.last.as_ref().map(|p| p.loss), Some(tb[5].loss));
+}

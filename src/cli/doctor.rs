@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let installs = doctor::configured_installs().map_err(anyhow::Error::msg)?;
     let home = Home::at(lorabench::train::config::UserConfig::load()?.runs_home());
-    let report = doctor::run(&installs, &[("runs".into(), home.runs_dir())]);
+    let report = doctor::run(&installs, &doctor::folders(&home));
     let protocol = lorabench::tui::image_protocol();
     let problems = report.checks.iter().any(|c| c.level == Level::Problem);
     let mut out = std::io::stdout().lock();

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lorabench::train::TrainerId;
+use lorabench::train::config::UserConfig;
 use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, AttachSpec, StopOptions};
 use lorabench::train::run::display::{duration, state_label, steps};
-use lorabench::train::run::summary::{self, Entry, ReadOptions};
-use lorabench::train::run::{Home, State, Status, logs};
+use lorabench::train::run::summary::{self, Entry, ReadOptions, Summary};
+use lorabench::train::run::{self as run, Home, State, Status, logs};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -27,15 +28,19 @@ pub struct Args {
 
 #[derive(clap::Args, Clone, Copy)]
 struct Read {
-    /// A live run with no log output for this many minutes is flagged stalled.
-    #[arg(long, value_name = "MINUTES", default_value_t = 15, global = true)]
-    stall_after: u64,
+    /// A live run with no log output for this many minutes is flagged stalled (default: the
+    /// user config's runs.stall_timeout, else 30 minutes).
+    #[arg(long, value_name = "MINUTES", global = true)]
+    stall_after: Option<u64>,
 }
 
 impl Read {
-    fn options(self) -> ReadOptions {
-        ReadOptions {
-            stall_after: Duration::from_secs(self.stall_after.saturating_mul(60)),
+    fn options(self, user: &UserConfig) -> ReadOptions {
+        match self.stall_after {
+            Some(minutes) => ReadOptions {
+                stall_after: Duration::from_secs(minutes.saturating_mul(60)),
+            },
+            None => ReadOptions::of_user(user),
         }
     }
 }
@@ -68,6 +73,12 @@ enum Sub {
         /// Seconds to wait after SIGTERM.
         #[arg(long, default_value_t = 15, value_name = "SECS")]
         term_grace: u64,
+    },
+    /// Continue a stopped or failed run from its newest saved state, as a new run linked to it
+    /// (the trainer must support resuming: every backend but command and builtin does).
+    Resume {
+        /// Run id, or a unique prefix of one.
+        id: String,
     },
     /// Watch a run started elsewhere: follow its log and, with --pid, its process.
     Attach {
@@ -110,8 +121,9 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let home = Home::at(lorabench::train::config::UserConfig::load()?.runs_home());
-    let opts = args.read.options();
+    let user = UserConfig::load()?;
+    let home = Home::at(user.runs_home());
+    let opts = args.read.options(&user);
     match args.command {
         None => list(&home, &opts, args.json),
         Some(Sub::Show { id, json }) => show(&home, &id, &opts, json),
@@ -142,6 +154,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let state = control::stop(&home, &id, opts, |line| eprintln!("{line}"))?;
             println!("{id} {state}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Sub::Resume { id }) => {
+            let id = home.resolve(&id)?;
+            let exe = std::env::current_exe().context("cannot find the lorabench executable")?;
+            let new = run::resume::resume(&home, &id, &user, &exe)?;
+            println!("resuming {id} as run {}", home.run_dir(&new).display());
+            println!("follow: lorabench runs logs {new} -f");
+            println!("{new}");
             Ok(ExitCode::SUCCESS)
         }
         Some(Sub::Attach {

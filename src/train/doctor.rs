@@ -65,6 +65,22 @@ const LOW_DISK: u64 = 10 << 30;
 /// Importing torch and a trainer's modules takes seconds; a broken install may hang.
 const PROBE_LIMIT: Duration = Duration::from_secs(180);
 
+/// The folders whose free space matters: the runs folder, and every run's output folder that
+/// lies outside it (`save.output_dir`), each once.
+pub fn folders(home: &crate::train::run::Home) -> Vec<(String, PathBuf)> {
+    let runs = home.runs_dir();
+    let mut out = vec![("runs".to_string(), runs.clone())];
+    for id in home.run_ids().unwrap_or_default() {
+        let Ok(m) = crate::train::run::manifest::Manifest::read(&home.run_dir(&id)) else {
+            continue;
+        };
+        if !m.output_dir.starts_with(&runs) && !out.iter().any(|(_, p)| *p == m.output_dir) {
+            out.push((format!("output of run {id}"), m.output_dir));
+        }
+    }
+    out
+}
+
 pub fn run(installs: &[Install], folders: &[(String, PathBuf)]) -> Report {
     let gpus = gpu::probe();
     let mut checks = vec![gpu_check(&gpus)];

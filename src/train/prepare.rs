@@ -127,12 +127,7 @@ pub fn prepare(resolved: Resolved, force: bool) -> Result<Prepared, PrepareError
             }
             snapshot::plan(&dataset, config.dataset.repeats)?
         }
-        None => SnapshotPlan {
-            entries: Vec::new(),
-            folders: Vec::new(),
-            hash: String::new(),
-            origin: PathBuf::new(),
-        },
+        None => SnapshotPlan::empty(),
     };
     let prepared = Prepared {
         resolved,
@@ -213,16 +208,6 @@ impl Prepared {
     pub fn plan(&self, user: &UserConfig, run_dir: &Path) -> Result<LaunchPlan, PrepareError> {
         let paths = RunPaths::new(run_dir, &self.config);
         backend::plan(&self.job(user, &paths)).map_err(|e| self.plan_problem(e))
-    }
-
-    /// The plan to continue the run in `run_dir` from its newest saved state.
-    pub fn plan_resume(
-        &self,
-        user: &UserConfig,
-        run_dir: &Path,
-    ) -> Result<LaunchPlan, PrepareError> {
-        let paths = RunPaths::new(run_dir, &self.config);
-        backend::plan_resume(&self.job(user, &paths)).map_err(|e| self.plan_problem(e))
     }
 
     /// Plans the run in `run_dir` (an allocated, empty run folder) and makes the dataset

@@ -132,6 +132,16 @@ fn hash_file(hasher: &mut Sha256, rel: &Path, path: &Path) -> Result<(), Snapsho
 }
 
 impl SnapshotPlan {
+    /// The snapshot of a run without a dataset (a `command` script that reads its own data).
+    pub fn empty() -> SnapshotPlan {
+        SnapshotPlan {
+            entries: Vec::new(),
+            folders: Vec::new(),
+            hash: String::new(),
+            origin: PathBuf::new(),
+        }
+    }
+
     pub fn images(&self) -> usize {
         self.entries.len()
     }

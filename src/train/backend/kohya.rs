@@ -64,14 +64,18 @@ pub struct State {
 }
 
 /// The newest `NAME-step########-state` / `NAME-######-state` / `NAME-state` folder in `out`
-/// by the step its `train_state.json` records.
+/// by the step its `train_state.json` records. A state whose save was cut short (the run killed
+/// while saving) is passed over: accelerate writes the random states, `random_states_0.pkl`,
+/// last, and sd-scripts' `train_state.json` first.
 pub fn latest_state(out: &Path, name: &str) -> Option<State> {
     let entries = std::fs::read_dir(out).ok()?;
     entries
         .flatten()
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with(name) && n.ends_with("-state") && e.path().is_dir()
+            n.starts_with(name)
+                && n.ends_with("-state")
+                && e.path().join("random_states_0.pkl").is_file()
         })
         .filter_map(|e| {
             let text = std::fs::read_to_string(e.path().join("train_state.json")).ok()?;

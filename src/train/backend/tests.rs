@@ -189,14 +189,19 @@ fn a_missing_trainer_says_where_to_set_it() {
 fn kohya_resume_carries_the_step_counter_on() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    for (dir, step) in [
-        ("lh-step00000250-state", 250),
-        ("lh-step00000500-state", 500),
-        ("lh-state", 0),
+    for (dir, step, complete) in [
+        ("lh-step00000250-state", 250, true),
+        ("lh-step00000500-state", 500, true),
+        ("lh-state", 0, true),
+        // Killed while saving: accelerate had not written its random states yet.
+        ("lh-step00000750-state", 750, false),
     ] {
         std::fs::create_dir_all(out.join(dir)).unwrap();
         let state = format!("{{\"current_epoch\": 1, \"current_step\": {step}}}");
         std::fs::write(out.join(dir).join("train_state.json"), state).unwrap();
+        if complete {
+            std::fs::write(out.join(dir).join("random_states_0.pkl"), b"rng").unwrap();
+        }
     }
     std::fs::create_dir_all(out.join("other-step00000900-state")).unwrap();
     let state = kohya::latest_state(&out, "lh").unwrap();

@@ -140,6 +140,21 @@ pub fn remove(home: &Home, id: &RunId, with_outputs: bool) -> Result<Removed, Ru
             });
         }
     }
+    // A run resumed from this one writes into this one's output folder.
+    for other in home.run_ids()?.iter().filter(|o| *o != id) {
+        if let Ok(m) = Manifest::read(&home.run_dir(other))
+            && m.output_dir.starts_with(&dir)
+        {
+            return Err(RunError::WrongState {
+                id: id.to_string(),
+                state: Status::read(&dir).map_or(State::Failed, |s| s.state),
+                what: format!(
+                    "run {other} continues from it and writes into its output folder; \
+                     remove {other} first"
+                ),
+            });
+        }
+    }
     let output = Manifest::read(&dir).ok().map(|m| m.output_dir);
     let mut removed = Removed {
         kept: None,

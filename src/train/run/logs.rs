@@ -17,7 +17,8 @@ pub fn tail_bytes(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let len = f.metadata()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
     let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
+    // Bounded even if the file grows meanwhile (or is a device that never ends).
+    f.take(max).read_to_end(&mut buf)?;
     Ok(buf)
 }
 

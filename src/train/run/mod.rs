@@ -11,6 +11,7 @@ pub mod launch;
 pub mod logs;
 pub mod manifest;
 pub mod proc;
+pub mod resume;
 pub mod status;
 pub mod summary;
 
@@ -45,6 +46,8 @@ pub enum RunError {
         state: State,
         what: String,
     },
+    #[error("cannot resume run {id}: {why}")]
+    CannotResume { id: String, why: String },
     #[error("cannot start the supervisor ({exe}): {message}")]
     Supervisor { exe: PathBuf, message: String },
     #[error(

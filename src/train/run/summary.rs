@@ -26,7 +26,16 @@ pub struct ReadOptions {
 impl Default for ReadOptions {
     fn default() -> ReadOptions {
         ReadOptions {
-            stall_after: Duration::from_secs(15 * 60),
+            stall_after: crate::train::config::user::DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// As the user config sets them (`runs.stall_timeout`, in seconds).
+    pub fn of_user(user: &crate::train::config::UserConfig) -> ReadOptions {
+        ReadOptions {
+            stall_after: user.stall_timeout(),
         }
     }
 }

@@ -35,7 +35,7 @@ pub fn main(run_dir: &Path) -> ExitCode {
     match supervise(run_dir) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("lorabench supervisor: {e}");
+            say(&e.to_string());
             let mut status = Status::read(run_dir).unwrap_or_else(|_| Status::new(State::Failed));
             status.supervisor = status.supervisor.or_else(ProcRef::me);
             finish(&mut status, State::Failed, Some(format!("supervisor: {e}")));
@@ -59,6 +59,10 @@ fn supervise(dir: &Path) -> Result<ExitCode, RunError> {
     let home = Home::of_run_dir(dir)
         .ok_or_else(|| RunError::Invalid(format!("{} is not a run folder", dir.display())))?;
     let Some(held) = lock_devices(dir, &home, &manifest, &mut status)? else {
+        if status.state == State::Stopped {
+            // Stopped while queued: it ended too.
+            on_finish(dir, &manifest, &status, Duration::ZERO);
+        }
         return Ok(ExitCode::from(if status.state == State::Failed {
             launch::REFUSED
         } else {
@@ -71,15 +75,27 @@ fn supervise(dir: &Path) -> Result<ExitCode, RunError> {
     run_trainer(dir, &manifest, status, held)
 }
 
+/// The supervisor's own messages, to `supervisor.log`. Never `eprintln!`: it panics when the
+/// write fails, and on a full disk the supervisor must go on and record the end.
+pub(crate) fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "lorabench supervisor: {message}");
+}
+
 /// The trainer must see default signal dispositions whatever this process inherited (a shell
 /// script's `&` ignores SIGINT, and Python only turns SIGINT into KeyboardInterrupt when it
-/// starts with the default).
+/// starts with the default). The supervisor itself ignores SIGXFSZ: past a file-size limit
+/// (`ulimit -f`) a write should fail and be survived, not kill it.
 fn reset_signals() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         // SAFETY: restoring a default disposition installs no handler.
         unsafe {
             libc::signal(sig, libc::SIG_DFL);
         }
+    }
+    // SAFETY: ignoring a signal installs no handler.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 
@@ -152,6 +168,13 @@ fn run_trainer(
         .stderr(err)
         // Its own process group: `runs stop` signals the trainer and its children, not us.
         .process_group(0);
+    // SAFETY: signal(2) is async-signal-safe; the trainer gets SIGXFSZ's default back.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     held.inherit_into_children();
     let started = Instant::now();
     let mut child = match cmd.spawn() {
@@ -170,10 +193,16 @@ fn run_trainer(
     status.pgid = Some(pid);
     status.state = State::Running;
     status.started_at = Some(now());
-    status.write(dir)?;
+    if let Err(e) = status.write(dir) {
+        // The trainer runs now: keep watching it, so that its end is recorded when it can be.
+        say(&format!("{e}; the run goes on"));
+    }
 
     let parser = parser_for(manifest.trainer, manifest.log_format);
     let mut follower = Follower::new(dir, log_path, parser);
+    if let Some(metrics) = &manifest.metrics_dir {
+        follower = follower.with_metrics(manifest.trainer, metrics);
+    }
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
@@ -243,7 +272,7 @@ fn write_hard(dir: &Path, status: &Status) {
             Ok(()) => return,
             Err(e) => {
                 if attempt == 0 {
-                    eprintln!("lorabench supervisor: {e}; retrying");
+                    say(&format!("{e}; retrying"));
                 }
                 std::thread::sleep(Duration::from_secs(2));
             }
@@ -336,11 +365,8 @@ fn on_finish(dir: &Path, manifest: &Manifest, status: &Status, took: Duration) {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            eprintln!("lorabench supervisor: on_finish still runs after 60 s; leaving it");
+            say("on_finish still runs after 60 s; leaving it");
         }
-        Err(e) => eprintln!(
-            "lorabench supervisor: cannot run on_finish {}: {e}",
-            program.display()
-        ),
+        Err(e) => say(&format!("cannot run on_finish {}: {e}", program.display())),
     }
 }
