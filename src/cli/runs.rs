@@ -11,8 +11,8 @@ use lorabench::train::config::UserConfig;
 use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, AttachSpec, StopOptions};
 use lorabench::train::run::display::{duration, state_label, steps};
-use lorabench::train::run::summary::{self, Entry, ReadOptions, Summary};
-use lorabench::train::run::{self as run, Home, State, Status, logs};
+use lorabench::train::run::summary::{self, Entry, ReadOptions};
+use lorabench::train::run::{self as run, Home, Status, logs};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]

@@ -85,7 +85,8 @@ impl Cache {
         if let Some(t) = self.tensors.get(&key) {
             return Ok(t.clone());
         }
-        let t = make()?.to_dtype(DType::F32)?.contiguous()?;
+        // Detached: the frozen encoders' graph never reaches the loss (tests/trainer_grads.rs).
+        let t = make()?.to_dtype(DType::F32)?.contiguous()?.detach();
         self.tensors.insert(key, t.clone());
         self.grew = true;
         Ok(t)

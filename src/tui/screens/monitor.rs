@@ -172,7 +172,10 @@ impl MonitorScreen {
         if let Err(e) = self.metrics.read_new(to_end, &mut points, &mut problems) {
             problems.push(e);
         }
-        self.problems.extend(problems.iter().map(ToString::to_string));
+        // Named from the run folder: the panel is narrow and the folder is in the title.
+        let prefix = format!("{}/", self.home.run_dir(&self.id).display());
+        self.problems
+            .extend(problems.iter().map(|p| p.to_string().replace(&prefix, "")));
         for p in points {
             self.add(&p);
         }
@@ -562,7 +565,10 @@ impl MonitorScreen {
             .iter()
             .map(|p| Line::styled(p.clone(), t.warning))
             .collect();
-        lines.extend(self.log.iter().map(|l| {
+        // The problems stay in view; the log's newest lines fill the rest.
+        let room = rows.saturating_sub(lines.len());
+        let from = self.log.len().saturating_sub(room);
+        lines.extend(self.log[from..].iter().map(|l| {
             let style = if failed && error.as_deref() == Some(l.as_str()) {
                 t.error
             } else {
@@ -570,8 +576,7 @@ impl MonitorScreen {
             };
             Line::styled(l.clone(), style)
         }));
-        let skip = lines.len().saturating_sub(rows);
-        let lines: Vec<Line> = lines.into_iter().skip(skip).collect();
+        lines.truncate(rows);
         frame.render_widget(Paragraph::new(lines).block(block), area);
     }
 }
