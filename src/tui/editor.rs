@@ -122,7 +122,7 @@ pub fn keep_draft(wanted: &Path, text: &str) -> std::io::Result<PathBuf> {
         }
         std::fs::write(path, text)
     };
-    match write(&wanted) {
+    match write(wanted) {
         Ok(()) => Ok(wanted.to_path_buf()),
         Err(first) => {
             let fallback = std::env::temp_dir()

@@ -103,10 +103,10 @@ impl Form {
     }
 
     pub fn input(&mut self, key: KeyEvent) {
-        if let Some(f) = self.fields.get_mut(self.focus) {
-            if line_input::key(&mut f.input, key) {
-                self.error = None;
-            }
+        if let Some(f) = self.fields.get_mut(self.focus)
+            && line_input::key(&mut f.input, key)
+        {
+            self.error = None;
         }
     }
 

@@ -133,7 +133,7 @@ impl RunsScreen {
 
     /// The ids listed, newest first.
     pub fn ids(&self) -> Vec<&str> {
-        self.entries.iter().map(|e| entry_id(e)).collect()
+        self.entries.iter().map(entry_id).collect()
     }
 
     /// Reads every run again and watches the folders that exist now.
