@@ -10,7 +10,7 @@ use lorabench::train::TrainerId;
 use lorabench::train::config::UserConfig;
 use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, AttachSpec, StopOptions};
-use lorabench::train::run::display::{duration, state_label, steps};
+use lorabench::train::run::display::{clip, duration, state_label, steps};
 use lorabench::train::run::summary::{self, Entry, ReadOptions};
 use lorabench::train::run::{self as run, Home, Status, logs};
 
@@ -336,15 +336,6 @@ fn show(home: &Home, id: &str, opts: &ReadOptions, json: bool) -> anyhow::Result
         writeln!(out, "problem   {p}")?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_string();
-    }
-    let mut c: String = s.chars().take(n - 1).collect();
-    c.push('…');
-    c
 }
 
 fn size(bytes: u64) -> String {

@@ -67,3 +67,13 @@ pub fn reason(s: &Summary) -> Option<String> {
 pub fn took(s: &Summary) -> Option<f64> {
     Some(s.finished_at? - s.started_at.unwrap_or(s.created_at))
 }
+
+/// `s` cut to at most `n` characters, the last of them `…` where it was cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut c: String = s.chars().take(n.saturating_sub(1)).collect();
+    c.push('…');
+    c
+}

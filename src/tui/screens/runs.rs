@@ -15,7 +15,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::train::config::UserConfig;
 use crate::train::run::control::{self, StopOptions};
-use crate::train::run::display::{duration, reason, state_label, steps, took};
+use crate::train::run::display::{self, duration, reason, state_label, steps, took};
 use crate::train::run::summary::{self, Entry, ReadOptions, Summary};
 use crate::train::run::{Home, RunId, State};
 use crate::tui::job::{Job, Update};
@@ -400,13 +400,9 @@ fn state_style(s: &Summary, t: &Theme) -> Style {
     }
 }
 
+/// Clipped and padded to `n` columns, so the table's columns line up.
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return format!("{s:<n$}");
-    }
-    let mut c: String = s.chars().take(n.saturating_sub(1)).collect();
-    c.push('…');
-    c
+    format!("{:<n$}", display::clip(s, n))
 }
 
 /// The time column: what is left while it runs, how long it took once it ended.
