@@ -339,7 +339,7 @@ fn builtin_runs_the_binary_itself_on_a_worker_spec() {
     );
     assert_eq!(spec["data"]["dataset_dir"], "/runs/r1/dataset");
     assert_eq!(spec["data"]["cache_dir"], "/runs/r1/cache");
-    assert_eq!(spec["data"]["buckets"]["step"], 32);
+    assert_eq!(spec["data"]["buckets"]["step"], 64);
     assert_eq!(spec["data"]["keep_tokens"], 1);
     assert_eq!(spec["output_name"], "lighthouse");
     assert_eq!(spec["steps"], 120);
