@@ -86,7 +86,12 @@ impl Cache {
             return Ok(t.clone());
         }
         // Detached: the frozen encoders' graph never reaches the loss (tests/trainer_grads.rs).
-        let t = make()?.to_dtype(DType::F32)?.contiguous()?.detach();
+        // Kept in host memory, as the cache file is; the session moves each batch to the GPU.
+        let t = make()?
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .contiguous()?
+            .detach();
         self.tensors.insert(key, t.clone());
         self.grew = true;
         Ok(t)

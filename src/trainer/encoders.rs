@@ -22,7 +22,7 @@ use super::{Result, TrainerError};
 pub const BOS: u32 = 49406;
 pub const EOS: u32 = 49407;
 pub const CONTEXT_LEN: usize = 77;
-const CLIP_VOCAB: usize = 49408;
+pub const CLIP_VOCAB: usize = 49408;
 
 /// Sizes of a randomly initialised VAE and text encoder.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -39,6 +39,7 @@ pub struct TinyEncoders {
 
 pub struct Vae {
     model: AutoEncoderKL,
+    device: Device,
     scaling: f64,
     /// Image pixels per latent pixel.
     pub factor: usize,
@@ -48,6 +49,7 @@ pub struct Vae {
 
 pub struct TextEncoder {
     model: ClipTextTransformer,
+    device: Device,
     pub width: usize,
     pub id: String,
 }
@@ -149,9 +151,15 @@ fn sd_scaling() -> f64 {
 }
 
 impl Vae {
-    fn build(vb: VarBuilder, cfg: AutoEncoderKLConfig, scaling: f64, id: String) -> Result<Vae> {
+    pub(super) fn build(
+        vb: VarBuilder,
+        cfg: AutoEncoderKLConfig,
+        scaling: f64,
+        id: String,
+    ) -> Result<Vae> {
         let factor = 1 << cfg.block_out_channels.len().saturating_sub(1);
         Ok(Vae {
+            device: vb.device().clone(),
             model: AutoEncoderKL::new(vb, 3, 3, cfg)?,
             scaling,
             factor,
@@ -207,13 +215,15 @@ impl Vae {
     /// generator (the distribution's mean is private), which is why the latents are cached
     /// once per run and a resumed run reads the same ones.
     pub fn encode(&self, image: &Tensor) -> Result<Tensor> {
-        let dist = self.model.encode(&image.unsqueeze(0)?)?;
+        let dist = self
+            .model
+            .encode(&image.to_device(&self.device)?.unsqueeze(0)?)?;
         Ok((dist.sample()? * self.scaling)?.squeeze(0)?)
     }
 
     /// Images (B, 3, H, W) in [-1, 1] from latents (B, C, h, w).
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
-        let x = (latents / self.scaling)?;
+        let x = (latents.to_device(&self.device)? / self.scaling)?;
         Ok(self.model.decode(&x)?.clamp(-1f32, 1f32)?)
     }
 }
@@ -265,6 +275,7 @@ impl TextEncoder {
         reseed(&map, t.seed ^ 0xC11F, device)?;
         Ok(TextEncoder {
             model,
+            device: device.clone(),
             width: t.text_width,
             id: format!("tiny-clip-{t:?}"),
         })
@@ -289,19 +300,40 @@ impl TextEncoder {
                 ),
             ));
         }
-        let cfg = clip_config(
+        let file = weights_file(&dir, &["model.safetensors", "model.fp16.safetensors"])?;
+        let id = format!("{}:{}", file.display(), file_stamp(&file));
+        Self::build(
+            load_tensors(&file, device)?,
             json.hidden_size,
             json.intermediate_size,
             json.num_hidden_layers,
             json.num_attention_heads,
-        );
-        let file = weights_file(&dir, &["model.safetensors", "model.fp16.safetensors"])?;
-        let vb = load_tensors(&file, device)?;
-        let model = ClipTextTransformer::new(vb.pp("text_model"), &cfg).map_err(in_file(&file))?;
+            id,
+        )
+        .map_err(|e| match e {
+            TrainerError::Candle(c) => in_file(&file)(c),
+            other => other,
+        })
+    }
+
+    /// SD1.x's CLIP (quick GELU, 49408 tokens, 77 positions) of the given sizes from `vb`,
+    /// whose names start with `text_model.`.
+    pub(super) fn build(
+        vb: VarBuilder,
+        width: usize,
+        intermediate: usize,
+        layers: usize,
+        heads: usize,
+        id: String,
+    ) -> Result<TextEncoder> {
+        let cfg = clip_config(width, intermediate, layers, heads);
+        let device = vb.device().clone();
+        let model = ClipTextTransformer::new(vb.pp("text_model"), &cfg)?;
         Ok(TextEncoder {
             model,
-            width: json.hidden_size,
-            id: format!("{}:{}", file.display(), file_stamp(&file)),
+            device,
+            width,
+            id,
         })
     }
 
@@ -318,14 +350,14 @@ impl TextEncoder {
     /// The last hidden state (L, D) for one caption's tokens.
     pub fn encode(&self, tokens: &[u32]) -> Result<Tensor> {
         let row = Self::input_row(tokens);
-        let ids = Tensor::from_vec(row, (1, CONTEXT_LEN), &Device::Cpu)?;
+        let ids = Tensor::from_vec(row, (1, CONTEXT_LEN), &self.device)?;
         let hidden = self.model.forward_with_mask(&ids, usize::MAX)?;
         Ok(hidden.squeeze(0)?.detach())
     }
 }
 
 /// Size and modification time, so a changed file invalidates the caches.
-fn file_stamp(path: &Path) -> String {
+pub(super) fn file_stamp(path: &Path) -> String {
     std::fs::metadata(path)
         .ok()
         .map(|m| {

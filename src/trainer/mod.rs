@@ -10,7 +10,8 @@
 //! - [`optim`]: AdamW with saveable f32 state, global-norm clipping, learning-rate schedules.
 //! - [`noise`]: DDPM schedule, per-sample timesteps, targets, min-SNR weighting.
 //! - [`rng`]: a small seeded generator whose state is saved with checkpoints.
-//! - [`encoders`]: the frozen VAE and CLIP text encoder (candle-transformers, inference only);
+//! - [`encoders`]: the frozen VAE and CLIP text encoder (candle-transformers, inference only),
+//!   from a diffusers folder or, through [`single_file`], an LDM checkpoint;
 //!   [`data`]: the dataset snapshot as cached latents and caption embeddings.
 //! - [`session`]: the step loop, checkpoints, exact resume; [`sample`]: DDIM sample images;
 //!   [`worker`]: the `__train-worker` process the runs core supervises.
@@ -27,6 +28,7 @@ pub mod optim;
 pub mod rng;
 pub mod sample;
 pub mod session;
+pub mod single_file;
 pub mod unet;
 pub mod weights;
 pub mod worker;

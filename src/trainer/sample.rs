@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::encoders::Vae;
 use super::noise::{DdpmSchedule, Prediction};
@@ -46,13 +46,14 @@ impl Sampler<'_> {
         let ac = &schedule.alphas_cumprod;
         let c = unet.config().in_channels;
         let (h, w) = self.size;
-        let mut x = rng.randn(&[1, c, h, w], 1.0, &Device::Cpu)?;
-        let ctx = Tensor::stack(&[&self.uncond, context], 0)?;
+        let dev = unet.device();
+        let mut x = rng.randn(&[1, c, h, w], 1.0, dev)?;
+        let ctx = Tensor::stack(&[self.uncond.to_device(dev)?, context.to_device(dev)?], 0)?;
         let ts = self.timesteps(ac.len());
         let ratio = ac.len() / ts.len();
         for &t in &ts {
             let input = Tensor::cat(&[&x, &x], 0)?;
-            let tt = Tensor::new(&[t as f32, t as f32], &Device::Cpu)?;
+            let tt = Tensor::new(&[t as f32, t as f32], dev)?;
             let out = unet.forward(&input, &tt, &ctx)?.detach();
             let (u, cnd) = (out.narrow(0, 0, 1)?, out.narrow(0, 1, 1)?);
             let out = (&u + ((cnd - &u)? * self.guidance)?)?;

@@ -304,7 +304,12 @@ impl<'a> Session<'a> {
                 None => Ok(self.examples[i].context.clone()),
             })
             .collect::<Result<_>>()?;
-        Ok((Tensor::stack(&lat, 0)?, Tensor::stack(&ctx, 0)?, epoch))
+        let dev = self.unet.device();
+        Ok((
+            Tensor::stack(&lat, 0)?.to_device(dev)?,
+            Tensor::stack(&ctx, 0)?.to_device(dev)?,
+            epoch,
+        ))
     }
 
     /// Runs to `steps` (or until `stop` is set, which saves a checkpoint first).

@@ -384,6 +384,11 @@ impl UNet {
         &self.cfg
     }
 
+    /// Where the weights live (the CPU, or the GPU in a `cuda` build).
+    pub fn device(&self) -> &candle_core::Device {
+        self.conv_in.weight.device()
+    }
+
     /// Predicts noise (or v) for `sample` (B, C, H, W) at per-sample `timesteps` (B,) with
     /// text `context` (B, L, cross_attention_dim).
     pub fn forward(

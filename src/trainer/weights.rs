@@ -64,7 +64,17 @@ impl Weights {
             let tensors = read(&file, device)?;
             return Ok((cfg, Self::loaded(file, tensors, dtype, device)));
         }
-        let tensors = read(path, device)?;
+        Self::from_checkpoint(path, read(path, device)?, dtype, device)
+    }
+
+    /// The UNet of a single-file checkpoint already read into `tensors` (the worker reads the
+    /// file once for the UNet, VAE and text encoder).
+    pub fn from_checkpoint(
+        path: &Path,
+        tensors: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(UNetConfig, Self)> {
         if tensors.keys().any(|k| k.starts_with(LDM_PREFIX)) {
             let cfg = ldm_family(path, &tensors)?;
             let mut mapped = HashMap::with_capacity(tensors.len());
@@ -164,7 +174,8 @@ pub fn random_tensor(
     })
 }
 
-fn read(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+/// Every tensor of a safetensors file.
+pub fn read(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load(path, device).map_err(|source| TrainerError::Load {
         path: path.to_path_buf(),
         source,

@@ -286,7 +286,7 @@ pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-/// Runs the session `spec` describes on the CPU, printing JSON lines to `out`. An error is
+/// Runs the session `spec` describes (on the GPU in a `cuda` build), printing JSON lines to `out`. An error is
 /// also printed as an `error` event before it is returned.
 pub fn run(spec: &WorkerSpec, out: &mut dyn Write, stop: &AtomicBool) -> Result<Outcome> {
     let result = run_inner(spec, out, stop);
@@ -302,25 +302,31 @@ pub fn run(spec: &WorkerSpec, out: &mut dyn Write, stop: &AtomicBool) -> Result<
 }
 
 fn run_inner(spec: &WorkerSpec, out: &mut dyn Write, stop: &AtomicBool) -> Result<Outcome> {
-    let device = Device::Cpu;
+    // The first GPU the launcher left visible (CUDA_VISIBLE_DEVICES) in a `cuda` build; the
+    // CPU in the default build, where candle answers "no CUDA" with the CPU.
+    let device = Device::cuda_if_available(0)?;
+    eprintln!(
+        "device: {}",
+        if device.is_cuda() { "cuda:0" } else { "cpu" }
+    );
     let (cfg, mut weights, vae, text, base_name) = match &spec.model {
         ModelSource::Base(path) => {
-            if !path.is_dir() {
-                return Err(TrainerError::Config {
-                    path: path.clone(),
-                    problem: "the builtin trainer reads a diffusers pipeline folder (unet/, \
-                              vae/, text_encoder/); a single-file checkpoint is not supported \
-                              yet (convert it to a diffusers folder, or use the kohya backend)"
-                        .into(),
-                });
-            }
-            let (cfg, w) = Weights::load(path, DType::F32, &device)?;
             let name = path
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            let vae = Vae::load(path, &device)?;
-            let text = TextEncoder::load(path, &device)?;
-            (cfg, w, vae, text, name)
+            if path.is_dir() {
+                let (cfg, w) = Weights::load(path, DType::F32, &device)?;
+                let vae = Vae::load(path, &device)?;
+                let text = TextEncoder::load(path, &device)?;
+                (cfg, w, vae, text, name)
+            } else {
+                // A single-file checkpoint: read once, the three models taken from it.
+                let tensors = super::weights::read(path, &device)?;
+                let vae = Vae::from_single_file(path, &tensors, &device)?;
+                let text = TextEncoder::from_single_file(path, &tensors, &device)?;
+                let (cfg, w) = Weights::from_checkpoint(path, tensors, DType::F32, &device)?;
+                (cfg, w, vae, text, name)
+            }
         }
         ModelSource::Tiny { unet: t, encoders } => (
             UNetConfig::tiny(&t.channels, t.groups, t.heads, t.cross_attention_dim),

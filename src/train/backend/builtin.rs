@@ -93,12 +93,16 @@ fn model(job: &Job) -> Result<Value, PlanError> {
             why: format!("{v} is not a random model; the one there is is `tiny`"),
         }),
         (None, Some(base)) => {
-            if !base.is_dir() {
+            let single_file = base.is_file()
+                && base
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+            if !base.is_dir() && !single_file {
                 return Err(unsupported(
                     "model.base",
                     format!(
-                        "{} is not a diffusers folder (unet/, vae/, text_encoder/); the builtin \
-                         trainer does not read single-file checkpoints yet",
+                        "{} is neither a diffusers folder (unet/, vae/, text_encoder/) nor a \
+                         single-file .safetensors checkpoint",
                         base.display()
                     ),
                 ));
@@ -108,7 +112,7 @@ fn model(job: &Job) -> Result<Value, PlanError> {
         (None, None) => Err(PlanError::Needs {
             key: "model.base".into(),
             backend: ID,
-            why: "give --base DIFFUSERS_SD15_FOLDER, or try the pipeline demonstration with \
+            why: "give --base with an SD1.5 diffusers folder or .safetensors checkpoint, or try the pipeline demonstration with \
                   --preset tiny (or pick another trainer with --backend)"
                 .into(),
         }),
