@@ -118,9 +118,10 @@ fn the_tiny_preset_trains_on_the_sample_data_detached() {
     let mean = |s: &[(u64, f64)]| s.iter().map(|p| p.1).sum::<f64>() / s.len() as f64;
     let (first, last) = (mean(&l[..8]), mean(&l[l.len() - 8..]));
     eprintln!("mean loss, first 8 steps {first:.4}, last 8 {last:.4}");
-    // A random tiny UNet starts near the noise's own variance (loss ≈ 1); the LoRA takes a few
-    // per cent off in 40 steps (120 steps of the preset: 1.04 -> 0.97).
-    assert!(last < first, "loss did not fall: {first} -> {last}");
+    // A random tiny UNet starts near the noise's own variance (loss ≈ 1); with adapters on
+    // every layer kind the preset's first 40 steps take it to about half (0.98 -> 0.46 in the
+    // 120-step run), so a fall of under a fifth means training is not reaching the adapters.
+    assert!(last < 0.8 * first, "loss did not fall visibly: {first} -> {last}");
 
     let ckpts: Vec<(String, Option<u64>)> = show["checkpoints"]
         .as_array()
