@@ -18,8 +18,6 @@ use ratatui_image::Resize;
 use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 
-use super::msg::Msg;
-
 /// What a decode serves: the file, the cell area it is encoded for, and the file's
 /// modification time (so an image changed on disk is decoded again).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -108,69 +106,6 @@ pub fn protocol_of(result: &Result<(Protocol, ImageFacts), String>) -> Option<Pr
         Ok((Protocol::Kitty(_), _)) => Some(ProtocolType::Kitty),
         Ok((Protocol::ITerm2(_), _)) => Some(ProtocolType::Iterm2),
         Err(_) => None,
-    }
-}
-
-/// One image pane on a screen other than the browser (the Lint screen's preview): its own
-/// decode worker, latest wins, and the image last decoded for it. The browser keeps its
-/// preview beside its thumbnails, on workers it shares between the two.
-pub struct PreviewPane {
-    workers: ImageWorkers,
-    protocol: ProtocolType,
-    wanted: Option<ImageKey>,
-    pub shown: Option<Shown>,
-}
-
-impl PreviewPane {
-    pub fn new(picker: &Picker, tx: Sender<Msg>) -> PreviewPane {
-        PreviewPane {
-            workers: ImageWorkers::start(picker.clone(), tx, 1),
-            protocol: picker.protocol_type(),
-            wanted: None,
-            shown: None,
-        }
-    }
-
-    /// Draws with `picker` from now on, if it is not the one in use (what was shown is dropped).
-    pub fn use_picker(&mut self, picker: &Picker, tx: &Sender<Msg>) {
-        if picker.protocol_type() != self.protocol {
-            *self = PreviewPane::new(picker, tx.clone());
-        }
-    }
-
-    /// Shows `path` in `cells`; asks for a decode unless it is shown or already asked for.
-    pub fn want(&mut self, path: PathBuf, cells: (u16, u16)) {
-        if cells.0 == 0 || cells.1 == 0 {
-            return;
-        }
-        let key = ImageKey::new(path, cells);
-        let shown = self.shown.as_ref().is_some_and(|(k, _)| *k == key);
-        if !shown && self.wanted.as_ref() != Some(&key) {
-            self.workers.want_preview(key.clone());
-            self.wanted = Some(key);
-        }
-    }
-
-    /// Whether a decode asked for is still outstanding.
-    pub fn pending(&self) -> bool {
-        self.wanted.is_some()
-    }
-
-    /// Takes the message if it is the decode this pane waits for; anything else stays.
-    pub fn take(&mut self, msg: &mut Option<Msg>) -> bool {
-        let ours = matches!(msg, Some(Msg::Image(d))
-            if d.purpose == Purpose::Preview
-                && self.wanted.as_ref() == Some(&d.key)
-                && protocol_of(&d.result).is_none_or(|p| p == self.protocol));
-        if !ours {
-            return false;
-        }
-        if let Some(Msg::Image(done)) = msg.take() {
-            let Decoded { key, result, .. } = *done;
-            self.wanted = None;
-            self.shown = Some((key, result.map(|(protocol, _)| protocol)));
-        }
-        true
     }
 }
 

@@ -10,7 +10,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::dataset::lint::{self, Finding, Kind, LintEvent, Severity, Summary, fix};
-use crate::tui::images::PreviewPane;
 use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
 use crate::tui::layout::{body, inner};
@@ -18,7 +17,7 @@ use crate::tui::screen::{
     Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen, list_commands,
 };
 use crate::tui::theme::Theme;
-use crate::tui::widgets::image_pane;
+use crate::tui::widgets::image_pane::{self, PreviewPane};
 use crate::tui::widgets::panel::{gauge, panel, plural, truncate_left};
 
 use super::{changes, target};
