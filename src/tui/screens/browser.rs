@@ -1089,6 +1089,8 @@ impl Browser {
         }
         self.keep_cursor_visible();
         self.request_images(ctx.dataset);
+        // Not news at start ("20 images match"): it would hide the start-up warnings.
+        self.out.clear();
         said
     }
 
