@@ -15,8 +15,8 @@ use clap::{CommandFactory, Parser, Subcommand};
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Dataset folder to open in the workbench (default: the current folder), or a LoRA file
-    /// to open in the LoRA screen.
+    /// Dataset folder to open in the workbench (default: the current folder), an image to
+    /// open its folder on, or a LoRA file to open in the LoRA screen.
     #[arg(value_hint = clap::ValueHint::DirPath)]
     dir: Option<PathBuf>,
     #[command(flatten)]

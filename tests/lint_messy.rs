@@ -81,3 +81,51 @@ fn every_messy_file_produces_its_finding() {
         );
     }
 }
+
+/// The README promises one exact duplicate pair and one near copy of it: every other picture
+/// is a scene of its own, so lint finds those and nothing else alike.
+#[test]
+fn the_messy_sample_holds_exactly_the_duplicates_its_readme_names() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/messy");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("Exact duplicate: two byte-identical files."));
+    let dataset = scan(&root, &ScanOptions::default()).unwrap();
+    let report = lint::run(
+        &dataset,
+        &LintOptions::default(),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    let paths = |kind: Kind| -> std::collections::BTreeSet<String> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.path.display().to_string())
+            .collect()
+    };
+    let exact = ["duplicate-exact-copy.jpg", "duplicate-original.jpg"];
+    assert_eq!(
+        paths(Kind::Duplicate),
+        exact.iter().map(|s| s.to_string()).collect(),
+        "one byte-identical pair"
+    );
+    let near: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::NearDuplicate)
+        .map(|f| format!("{}: {}", f.path.display(), f.message))
+        .collect();
+    let trio = [exact[0], exact[1], "duplicate-near-copy.jpg"];
+    assert!(
+        near.iter()
+            .all(|n| n.starts_with("duplicate-")
+                && trio.iter().filter(|t| n.contains(*t)).count() == 2),
+        "only the near copy and the pair look alike: {near:#?}"
+    );
+    assert!(
+        paths(Kind::NearDuplicate).contains("duplicate-near-copy.jpg"),
+        "{near:#?}"
+    );
+}

@@ -240,6 +240,28 @@ impl Size {
     }
 }
 
+/// A scene of its own for the `n`th messy picture: time, weather and layout all follow `n`,
+/// so no two pictures look alike; only the deliberate duplicates do (the README promises one
+/// exact pair and one near copy, and `tests/lint_messy.rs` counts them).
+fn own(size: Size, (w, h): (u32, u32), n: u32) -> Scene {
+    const TIMES: [Time; 6] = [Day, Sunset, Night, Dusk, Golden, Dawn];
+    const WEATHERS: [Weather; 5] = [Clear, Cloudy, Fog, Rain, Storm];
+    // Spread along 0..1 by n (coprime strides, so neighbours land far apart).
+    let f = |k: u32| ((n * k + 7) % 97) as f32 / 97.0;
+    scene(
+        (size.px(w), size.px(h)),
+        TIMES[(n % 6) as usize],
+        WEATHERS[((n * 2 + n / 6) % 5) as usize],
+        0.2 + 0.6 * f(37),
+        0.32 + 0.55 * f(53),
+        0.48 + 0.2 * f(29),
+        n % 2 == 0,
+        3.0 * f(11),
+        (0.2 + 0.6 * f(17), 0.1 + 0.4 * f(23)),
+        200 + n,
+    )
+}
+
 /// The upright picture that the EXIF-rotated file stores sideways (tests compare with it).
 pub fn exif_upright(size: Size) -> RgbImage {
     render(&size.scene((480, 640), Day, Clear, 7))
@@ -283,8 +305,11 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
     let b = size.scene((640, 480), Sunset, Clear, 2);
     let c = size.scene((480, 640), Night, Clear, 3);
     let d = size.scene((640, 480), Dusk, Cloudy, 4);
-    let e = size.scene((384, 288), Golden, Clear, 5);
-    let f = size.scene((640, 480), Day, Fog, 6);
+    // Every other picture is its own scene.
+    let pictures: Vec<Scene> = (1..=15)
+        .map(|n| own(size, if n % 3 == 0 { (480, 640) } else { (640, 480) }, n))
+        .collect();
+    let p = |n: usize| &pictures[n - 1];
 
     let mut rng = Rng::new(42);
     let garbage: Vec<u8> = (0..size.px(3000)).map(|_| rng.next_u64() as u8).collect();
@@ -353,7 +378,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         t
     };
 
-    let png_a = png(&size.scene((384, 288), Day, Cloudy, 11))?;
+    let png_named_jpg = png(p(1))?;
     Ok(vec![
         flaw(
             "Garbage bytes with a `.png` name: not an image at all.",
@@ -370,25 +395,25 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "A PNG named `.jpg`: the extension lies about the content.",
             vec![
-                ("png-named-jpg.jpg", png_a.clone()),
-                ("png-named-jpg.txt", good(&a)),
+                ("png-named-jpg.jpg", png_named_jpg),
+                ("png-named-jpg.txt", good(p(1))),
             ],
         ),
         flaw(
             "Image with no caption file.",
-            vec![("missing-caption.jpg", jpeg(&c)?)],
+            vec![("missing-caption.jpg", jpeg(p(2))?)],
         ),
         flaw(
             "Caption file of 0 bytes (sd-scripts aborts on it).",
             vec![
-                ("empty-caption.jpg", jpeg(&a)?),
+                ("empty-caption.jpg", jpeg(p(3))?),
                 ("empty-caption.txt", Vec::new()),
             ],
         ),
         flaw(
             "Caption holding only spaces and a newline.",
             vec![
-                ("whitespace-caption.jpg", jpeg(&b)?),
+                ("whitespace-caption.jpg", jpeg(p(4))?),
                 ("whitespace-caption.txt", txt("   \n")),
             ],
         ),
@@ -399,7 +424,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption that is not UTF-8 (Latin-1 `caf\\xe9`).",
             vec![
-                ("latin1-caption.jpg", jpeg(&d)?),
+                ("latin1-caption.jpg", jpeg(p(5))?),
                 (
                     "latin1-caption.txt",
                     b"lbhouse, lighthouse, caf\xe9 terrace, sea\n".to_vec(),
@@ -409,7 +434,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption on two lines (sd-scripts reads the first line only).",
             vec![
-                ("multi-line-caption.jpg", jpeg(&e)?),
+                ("multi-line-caption.jpg", jpeg(p(6))?),
                 (
                     "multi-line-caption.txt",
                     txt("lbhouse, lighthouse, golden hour\nsea, cliff, rocks\n"),
@@ -419,7 +444,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption repeating tags.",
             vec![
-                ("duplicate-tags.jpg", jpeg(&a)?),
+                ("duplicate-tags.jpg", jpeg(p(7))?),
                 (
                     "duplicate-tags.txt",
                     txt("lbhouse, lighthouse, sea, lighthouse, rocks, sea, lbhouse, sea\n"),
@@ -429,7 +454,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption with stray whitespace, tabs and empty tags (`,,`).",
             vec![
-                ("stray-whitespace.jpg", jpeg(&b)?),
+                ("stray-whitespace.jpg", jpeg(p(8))?),
                 (
                     "stray-whitespace.txt",
                     txt("  lbhouse ,lighthouse,,  sunset ,  , sea,\t rocks  ,\n"),
@@ -439,7 +464,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption without the trigger word `lbhouse`.",
             vec![
-                ("no-trigger-word.jpg", jpeg(&f)?),
+                ("no-trigger-word.jpg", jpeg(p(9))?),
                 (
                     "no-trigger-word.txt",
                     txt("lighthouse, fog, mist, sea, cliff, rocks\n"),
@@ -449,7 +474,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption longer than 75 CLIP tokens (silently truncated in training).",
             vec![
-                ("long-caption.jpg", jpeg(&a)?),
+                ("long-caption.jpg", jpeg(p(10))?),
                 ("long-caption.txt", txt(&long_caption)),
             ],
         ),
@@ -548,15 +573,15 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Mixed-case extension `.Jpg` (sd-scripts skips it on Linux).",
             vec![
-                ("Shore.Jpg", jpeg(&f)?),
+                ("Shore.Jpg", jpeg(p(11))?),
                 ("Shore.txt", txt("lbhouse, lighthouse, fog, sea, shore\n")),
             ],
         ),
         flaw(
             "File name with spaces.",
             vec![
-                ("with spaces.jpg", jpeg(&e)?),
-                ("with spaces.txt", good(&e)),
+                ("with spaces.jpg", jpeg(p(12))?),
+                ("with spaces.txt", good(p(12))),
             ],
         ),
         flaw(
@@ -582,7 +607,7 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Caption with Windows CRLF line ending.",
             vec![
-                ("crlf-caption.jpg", jpeg(&c)?),
+                ("crlf-caption.jpg", jpeg(p(13))?),
                 (
                     "crlf-caption.txt",
                     txt("lbhouse, lighthouse, night, stars, sea\r\n"),
@@ -592,9 +617,9 @@ fn messy(size: Size) -> Result<Vec<Flaw>> {
         flaw(
             "Two images with the same stem share one caption (`same-stem.txt`).",
             vec![
-                ("same-stem.jpg", jpeg(&f)?),
-                ("same-stem.png", png_a),
-                ("same-stem.txt", good(&f)),
+                ("same-stem.jpg", jpeg(p(14))?),
+                ("same-stem.png", png(p(15))?),
+                ("same-stem.txt", good(p(14))),
             ],
         ),
     ])

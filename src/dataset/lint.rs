@@ -135,6 +135,20 @@ impl LintOptions {
             .unwrap_or_else(|| self.model.default_resolution())
     }
 
+    /// Refuses settings the trainer would refuse: a zero batch, a bucket step the model's
+    /// script rejects, a resolution outside the bucket sizes. `run` checks this before any
+    /// work; the TUI's target form and its remembered target are checked with it too.
+    pub fn check(&self) -> Result<(), LintError> {
+        if self.batch_size == 0 {
+            return Err(LintError::ZeroBatch);
+        }
+        if self.trainer != Trainer::AiToolkit {
+            self.kohya_config().check_step(self.model)?;
+        }
+        KohyaBuckets::new(self.kohya_config())?;
+        Ok(())
+    }
+
     fn kohya_config(&self) -> KohyaConfig {
         let mut cfg = KohyaConfig::defaults(self.resolution());
         cfg.bucket_no_upscale = self.bucket_no_upscale;
@@ -243,13 +257,7 @@ pub fn run(
 ) -> Result<LintReport, LintError> {
     let tokenizer = tokens::clip().map_err(|e| LintError::Tokenizer(e.to_string()))?;
     // Fail early on bad settings, before the long part.
-    if options.batch_size == 0 {
-        return Err(LintError::ZeroBatch);
-    }
-    if options.trainer != Trainer::AiToolkit {
-        options.kohya_config().check_step(options.model)?;
-    }
-    KohyaBuckets::new(options.kohya_config())?;
+    options.check()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
         .build()

@@ -3,6 +3,7 @@
 //! help overlay. Keys go to the top screen, background messages to the screen they are for;
 //! screens answer with effects, which are applied here. Drawing reads `&App` only.
 
+use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
@@ -19,8 +20,9 @@ use crate::dataset::{Dataset, DatasetError, scan};
 
 use super::keymap::{Keymap, nav};
 use super::msg::Msg;
+use super::remember::{self, Remembered};
 use super::screen::{
-    self, Command, Ctx, DrawCtx, Effect, Effects, Event, HeaderTone, Level, Screen, Status,
+    self, Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, HeaderTone, Level, Screen, Status,
 };
 use super::screens::{self, OPENERS, browser::Browser};
 use super::theme::Theme;
@@ -41,6 +43,8 @@ pub struct App {
     /// The training target lint and stats judge the dataset for (kept while screens come and go).
     pub target: LintOptions,
     pub tx: Sender<Msg>,
+    /// How images are drawn.
+    picker: Picker,
     /// The browser at the bottom; the open screens above it, the top one has the keyboard.
     stack: Vec<Box<dyn Screen>>,
     pub status: Option<Status>,
@@ -87,6 +91,7 @@ impl App {
             protocol,
             target: LintOptions::default(),
             tx,
+            picker: picker.clone(),
             stack: Vec::new(),
             status,
             help: None,
@@ -109,6 +114,7 @@ impl App {
             tx: &self.tx,
             keys: &self.keys,
             openers: &OPENERS,
+            picker: &self.picker,
             area: self.area,
         }
     }
@@ -152,7 +158,7 @@ impl App {
 
     /// Whether decodes asked for are still outstanding (tests and benchmarks wait on this).
     pub fn images_pending(&self) -> bool {
-        self.browser().is_some_and(Browser::images_pending)
+        self.stack.iter().any(|s| s.images_pending())
     }
 
     /// When `on_deadline` wants to run next (a pending rescan), if ever.
@@ -268,6 +274,7 @@ impl App {
             target,
             tx,
             keys,
+            picker,
             area,
             ..
         } = self;
@@ -281,6 +288,7 @@ impl App {
             tx,
             keys,
             openers: &OPENERS,
+            picker,
             area: *area,
         };
         let effects = screen::handle(top.as_mut(), &mut ctx, event);
@@ -334,6 +342,7 @@ impl App {
     /// them from now on.
     pub fn set_picker(&mut self, picker: &Picker) {
         self.protocol = format!("{:?}", picker.protocol_type()).to_lowercase();
+        self.picker = picker.clone();
         let tx = self.tx.clone();
         if let Some(b) = self
             .stack
@@ -345,6 +354,77 @@ impl App {
         // The screens ask for their images again, drawn the new way.
         self.broadcast(|| Event::Resized);
         self.dirty = true;
+    }
+
+    /// Gives the browser (the bottom screen) and a context to `f`.
+    fn with_browser<R>(&mut self, f: impl FnOnce(&mut Browser, &mut Ctx) -> R) -> Option<R> {
+        let App {
+            stack,
+            dataset,
+            journal,
+            target,
+            tx,
+            keys,
+            picker,
+            area,
+            ..
+        } = self;
+        let browser = stack.first_mut()?.as_any_mut().downcast_mut::<Browser>()?;
+        let mut ctx = Ctx {
+            dataset,
+            journal: journal.as_ref(),
+            target,
+            tx,
+            keys,
+            openers: &OPENERS,
+            picker,
+            area: *area,
+        };
+        Some(f(browser, &mut ctx))
+    }
+
+    /// What to remember of this run for the next one on the same dataset.
+    pub fn remembered(&self) -> Remembered {
+        let b = self.browser();
+        Remembered {
+            dataset: self.dataset.root.clone(),
+            target: remember::Target::of(&self.target),
+            cursor: b
+                .and_then(|b| b.current_path(&self.dataset))
+                .map(PathBuf::from),
+            view: remember::view_word(b.map(|b| b.view).unwrap_or_default()).into(),
+            filter: b.map(|b| b.filter_text.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Puts back what the last run remembered; what cannot be used is said (the rest is
+    /// restored all the same).
+    pub fn restore(&mut self, r: &Remembered) -> Vec<String> {
+        let mut said = Vec::new();
+        match r.target.options() {
+            Ok(o) => self.target = o,
+            Err(e) => said.push(format!("remembered target not used: {e}")),
+        }
+        let view = remember::view_of(&r.view).unwrap_or_default();
+        let browser =
+            self.with_browser(|b, ctx| b.restore(ctx, view, &r.filter, r.cursor.as_deref()));
+        said.extend(browser.flatten());
+        self.dirty = true;
+        said
+    }
+
+    /// Puts the browser's cursor on this image (relative to the dataset); `false` when the
+    /// dataset has no such image.
+    pub fn show_image(&mut self, rel: &std::path::Path) -> bool {
+        let what = Browse::Item {
+            path: rel.to_path_buf(),
+            index: usize::MAX,
+        };
+        self.deliver(0, Event::Browse(&what));
+        self.dirty = true;
+        self.browser()
+            .and_then(|b| b.current_path(&self.dataset))
+            .is_some_and(|p| p == rel)
     }
 
     /// Opens a screen on top (the LoRA screen for `lorabench file.safetensors`).
@@ -367,11 +447,7 @@ impl App {
         frame.render_widget(Block::default().style(t.base), area);
         let Some(top) = self.stack.last() else { return };
         let ctx = self.draw_ctx();
-        let body = if area.height >= 4 {
-            Rect::new(area.x, area.y + 1, area.width, area.height - 3)
-        } else {
-            Rect::default()
-        };
+        let body = super::layout::body(area);
         screen::draw(top.as_ref(), frame, body, &ctx);
         if area.height < 4 {
             return;

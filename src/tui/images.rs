@@ -15,7 +15,7 @@ use image::DynamicImage;
 use crate::dataset::preview;
 use ratatui::layout::Size;
 use ratatui_image::Resize;
-use ratatui_image::picker::Picker;
+use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 
 /// What a decode serves: the file, the cell area it is encoded for, and the file's
@@ -95,6 +95,18 @@ fn render(picker: &Picker, key: &ImageKey) -> Result<(Protocol, ImageFacts), Str
         .new_protocol(img, Size::new(w, h), Resize::Fit(None))
         .map_err(|e| e.to_string())?;
     Ok((protocol, facts))
+}
+
+/// The graphics a decode was encoded in (`None`: it failed). A result in other graphics than
+/// the workers use now (from workers replaced since) is dropped.
+pub fn protocol_of(result: &Result<(Protocol, ImageFacts), String>) -> Option<ProtocolType> {
+    match result {
+        Ok((Protocol::Halfblocks(_), _)) => Some(ProtocolType::Halfblocks),
+        Ok((Protocol::Sixel(_), _)) => Some(ProtocolType::Sixel),
+        Ok((Protocol::Kitty(_), _)) => Some(ProtocolType::Kitty),
+        Ok((Protocol::ITerm2(_), _)) => Some(ProtocolType::Iterm2),
+        Err(_) => None,
+    }
 }
 
 #[derive(Default)]

@@ -30,6 +30,16 @@ pub struct Areas {
 pub const THUMB_W: u16 = 20;
 pub const THUMB_H: u16 = 10;
 
+/// What a screen draws in: the terminal less the header above and the status and hint lines
+/// below (nothing when those leave no room).
+pub fn body(area: Rect) -> Rect {
+    if area.height >= 4 {
+        Rect::new(area.x, area.y + 1, area.width, area.height - 3)
+    } else {
+        Rect::default()
+    }
+}
+
 pub fn areas(area: Rect, view: View) -> Areas {
     let [header, body, status, hints] = Layout::vertical([
         Constraint::Length(1),

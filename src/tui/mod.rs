@@ -17,6 +17,7 @@ pub mod keymap;
 pub mod layout;
 pub mod msg;
 pub mod popups;
+pub mod remember;
 pub mod screen;
 pub mod screens;
 pub mod terminal;
@@ -67,7 +68,7 @@ pub struct Options {
 pub enum TuiError {
     #[error(transparent)]
     Dataset(#[from] crate::dataset::DatasetError),
-    #[error("cannot open {path}: {source} (check that the folder exists)")]
+    #[error("cannot open {path}: {source} (check that the folder or file exists)")]
     Dir {
         path: PathBuf,
         source: std::io::Error,
@@ -83,13 +84,7 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
         path: options.dir.clone(),
         source,
     })?;
-    // `lorabench file.safetensors` opens the LoRA screen, over the browser of its folder.
-    let (root, lora) = if is_lora_file(&given) {
-        let dir = given.parent().map(PathBuf::from).unwrap_or_default();
-        (dir, Some(given))
-    } else {
-        (given, None)
-    };
+    let Opened { root, lora, image } = locate(given);
     // Everything that can fail with a plain message happens before the screen is taken.
     let (journal, recovery) = match Journal::open(&root) {
         Ok((j, r)) => (Ok(j), Some(r)),
@@ -104,6 +99,9 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
     );
     let (keys, keys_warning) = Keymap::load(config.as_deref(), screens::KEYS);
     warnings.extend(keys_warning);
+    let state = crate::train::config::user::state_dir();
+    let (remembered, remember_warning) = remember::load(&state, &root);
+    warnings.extend(remember_warning);
 
     let mut guard = TerminalGuard::enter()?;
     let (tx, rx) = mpsc::channel();
@@ -126,6 +124,18 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
             text: format!("finished an interrupted change: {}", entry.description),
             level: Level::Warn,
         });
+    }
+    if let Some(r) = &remembered {
+        warnings.extend(app.restore(r));
+    }
+    // `lorabench FILE.jpg`: that image, whatever was remembered.
+    if let Some(rel) = image
+        && !app.show_image(&rel)
+    {
+        warnings.push(format!(
+            "{} is not an image of this dataset (the browser starts where it was)",
+            rel.display()
+        ));
     }
     if let Some(file) = lora {
         app.open(|ctx| screens::lora::open_file(ctx, file));
@@ -153,10 +163,59 @@ pub fn run(options: Options) -> Result<u8, TuiError> {
     let code = event_loop(&mut app, &rx, &mut guard.terminal);
     signals.close();
     drop(guard);
+    if let Err(e) = remember::save(&state, &app.remembered()) {
+        app.farewell.push(e);
+    }
     for line in &app.farewell {
         eprintln!("lorabench: {line}");
     }
     code
+}
+
+/// What `lorabench PATH` opens, from the canonical `PATH`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// The dataset folder the browser shows.
+    pub root: PathBuf,
+    /// A LoRA file to open in the LoRA screen, over the browser.
+    pub lora: Option<PathBuf>,
+    /// An image to put the browser's cursor on, relative to `root`.
+    pub image: Option<PathBuf>,
+}
+
+/// A folder is the dataset; `file.safetensors` opens the LoRA screen over its folder; any
+/// other file opens its folder with the cursor on it. A file inside a kohya `N_name` folder
+/// opens the dataset that holds that folder, as `lorabench DIR` would show it.
+pub fn locate(given: PathBuf) -> Opened {
+    if !given.is_file() {
+        return Opened {
+            root: given,
+            lora: None,
+            image: None,
+        };
+    }
+    let dir = given.parent().map(PathBuf::from).unwrap_or_default();
+    if is_lora_file(&given) {
+        return Opened {
+            root: dir,
+            lora: Some(given),
+            image: None,
+        };
+    }
+    let name = dir.file_name().map(PathBuf::from).unwrap_or_default();
+    let root = match (
+        crate::dataset::scan::concept_folder(&name.join("x")),
+        dir.parent(),
+    ) {
+        (Some(_), Some(up)) => up.to_path_buf(),
+        _ => dir,
+    };
+    let image = given.strip_prefix(&root).ok().map(PathBuf::from);
+    Opened {
+        root,
+        lora: None,
+        image,
+    }
 }
 
 fn is_lora_file(path: &std::path::Path) -> bool {

@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::layout::Rect;
+use ratatui_image::picker::Picker;
 
 use crate::dataset::Dataset;
 use crate::dataset::journal::Journal;
@@ -34,6 +35,9 @@ pub struct Ctx<'a> {
     pub keys: &'a Keymap,
     /// The screens the browser can open (`screens::OPENERS`, from `screens!`).
     pub openers: &'a [Opener],
+    /// How images are drawn (it changes once, when the terminal has been asked; screens then
+    /// get [`Event::Resized`]).
+    pub picker: &'a Picker,
     /// The whole terminal.
     pub area: Rect,
 }
@@ -178,6 +182,10 @@ pub trait Screen: AsAny {
     /// Right-aligned on the status line (the browser's position).
     fn status_right(&self) -> Option<String> {
         None
+    }
+    /// Whether image decodes it asked for are still outstanding (tests wait on this).
+    fn images_pending(&self) -> bool {
+        false
     }
 }
 

@@ -10,15 +10,18 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 use ratatui_image::picker::{Picker, ProtocolType};
-use ratatui_image::protocol::Protocol;
 use ratatui_textarea::TextArea;
 
 use crate::dataset::caption::CaptionText;
 use crate::dataset::ops::{self, BulkOp};
-use crate::dataset::{CaptionState, Dataset, DatasetError, Query, exclude};
+use crate::dataset::{CaptionState, Dataset, DatasetError, Query};
 use crate::tui::bulk;
+
+use super::changes;
 use crate::tui::editor::{CaptionEditor, EditorMode, draft_path, keep_draft};
-use crate::tui::images::{Decoded, ImageFacts, ImageKey, ImageWorkers, Purpose, Shown};
+use crate::tui::images::{
+    Decoded, ImageFacts, ImageKey, ImageWorkers, Purpose, Shown, protocol_of,
+};
 use crate::tui::keymap::nav;
 use crate::tui::layout::{self, Areas, View};
 use crate::tui::msg::Msg;
@@ -615,14 +618,7 @@ impl Browser {
             purpose,
             result,
         } = done;
-        let kind = match &result {
-            Ok((Protocol::Halfblocks(_), _)) => Some(ProtocolType::Halfblocks),
-            Ok((Protocol::Sixel(_), _)) => Some(ProtocolType::Sixel),
-            Ok((Protocol::Kitty(_), _)) => Some(ProtocolType::Kitty),
-            Ok((Protocol::ITerm2(_), _)) => Some(ProtocolType::Iterm2),
-            Err(_) => None,
-        };
-        if kind.is_some_and(|k| k != self.protocol) {
+        if protocol_of(&result).is_some_and(|k| k != self.protocol) {
             return;
         }
         match &result {
@@ -950,61 +946,24 @@ impl Browser {
     // ----- dataset-wide actions -----
 
     fn toggle_exclude(&mut self, ctx: &mut Ctx) {
-        let Some(journal) = ctx.journal else {
-            return self.set_status(Level::Error, "read-only: cannot exclude");
-        };
-        let targets = if self.selected.is_empty() {
+        let targets: Vec<usize> = if self.selected.is_empty() {
             self.current().into_iter().collect()
         } else {
             self.targets(ctx.dataset)
         };
-        if targets.is_empty() {
-            return;
-        }
-        let all_excluded = targets.iter().all(|&i| ctx.dataset.items[i].excluded);
-        let result = if all_excluded {
-            exclude::include(journal, ctx.dataset, &targets)
-        } else {
-            exclude::exclude(journal, ctx.dataset, &targets)
-        };
-        let n = targets.len();
-        let verb = if all_excluded { "included" } else { "excluded" };
-        match result {
-            Ok(_) => {
-                self.selected.clear();
-                self.out.push(Effect::Reload);
-                let msg = format!("{verb} {n} image{} (undo takes it back)", plural(n));
-                self.set_status(Level::Info, msg);
+        match changes::toggle_exclude(ctx, &targets) {
+            Ok(effects) => {
+                if !effects.is_empty() {
+                    self.selected.clear();
+                }
+                self.out.extend(effects);
             }
-            Err(e) => self.set_status(Level::Error, e.to_string()),
+            Err(said) => self.out.push(said),
         }
     }
 
     fn undo_redo(&mut self, ctx: &mut Ctx, undo: bool) {
-        let Some(journal) = ctx.journal else {
-            return self.set_status(Level::Error, "read-only: nothing to undo");
-        };
-        let result = if undo {
-            journal.undo(false)
-        } else {
-            journal.redo(false)
-        };
-        let verb = if undo { "undid" } else { "redid" };
-        match result {
-            Ok(Some(entry)) => {
-                self.out.push(Effect::Reload);
-                self.set_status(Level::Info, format!("{verb}: {}", entry.description));
-            }
-            Ok(None) => {
-                let what = if undo {
-                    "nothing to undo"
-                } else {
-                    "nothing to redo"
-                };
-                self.set_status(Level::Info, what);
-            }
-            Err(e) => self.set_status(Level::Error, e.to_string()),
-        }
+        self.out.extend(changes::undo_redo(ctx, undo));
     }
 
     // ----- disk -----
@@ -1103,6 +1062,43 @@ impl Browser {
             ed.reset_to(text);
         }
         self.set_status(Level::Info, format!("{name} changed on disk; reloaded"));
+    }
+
+    /// Puts back the view, filter and cursor remembered from the last run (the cursor by
+    /// path: the images may have changed since). A filter that no longer parses is said.
+    pub fn restore(
+        &mut self,
+        ctx: &mut Ctx,
+        view: View,
+        filter: &str,
+        cursor: Option<&Path>,
+    ) -> Option<String> {
+        self.view = view;
+        let said = self
+            .apply_filter(ctx.dataset, filter)
+            .err()
+            .map(|e| format!("remembered filter `{filter}` not applied: {e}"));
+        if let Some(path) = cursor {
+            self.show(
+                ctx,
+                &Browse::Item {
+                    path: path.to_path_buf(),
+                    index: usize::MAX,
+                },
+            );
+        }
+        self.keep_cursor_visible();
+        self.request_images(ctx.dataset);
+        // Not news at start ("20 images match"): it would hide the start-up warnings.
+        self.out.clear();
+        said
+    }
+
+    /// The image under the cursor, relative to the dataset.
+    pub fn current_path<'d>(&self, ds: &'d Dataset) -> Option<&'d Path> {
+        self.current()
+            .and_then(|i| ds.items.get(i))
+            .map(|it| it.path.as_path())
     }
 
     /// Another screen asked to show an item or a filter.
@@ -1295,6 +1291,10 @@ impl Screen for Browser {
             v.push((self.filter_text.clone(), HeaderTone::Accent));
         }
         v
+    }
+
+    fn images_pending(&self) -> bool {
+        Browser::images_pending(self)
     }
 
     fn status_right(&self) -> Option<String> {

@@ -1,6 +1,7 @@
 //! The Lint screen: `dataset::lint::run` as a background job, findings shown as they stream
-//! in, grouped by severity and kind, filterable; a finding's image can be shown in the browser
-//! and a safe fix previewed as a diff.
+//! in, grouped by severity and kind, filterable; the finding's image is previewed beside the
+//! list, can be shown in the browser or excluded from here (undoable), and a safe fix is
+//! previewed as a diff.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -11,14 +12,15 @@ use ratatui::widgets::{Paragraph, Wrap};
 use crate::dataset::lint::{self, Finding, Kind, LintEvent, Severity, Summary, fix};
 use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
-use crate::tui::layout::inner;
+use crate::tui::layout::{body, inner};
 use crate::tui::screen::{
     Browse, Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen, list_commands,
 };
 use crate::tui::theme::Theme;
+use crate::tui::widgets::image_pane::{self, PreviewPane};
 use crate::tui::widgets::panel::{gauge, panel, plural, truncate_left};
 
-use super::target;
+use super::{changes, target};
 use crate::tui::popups::Popup;
 use crate::tui::popups::form::{Form, FormId, Values};
 use crate::tui::popups::preview::Preview;
@@ -31,6 +33,8 @@ const FILTER: &str = "filter";
 const TRIGGER: &str = "trigger";
 const TARGET: &str = "target";
 const RERUN: &str = "rerun";
+const EXCLUDE: &str = "exclude";
+const UNDO: &str = "undo";
 const CLOSE: &str = "close";
 
 pub struct LintScreen {
@@ -50,6 +54,13 @@ pub struct LintScreen {
     moved: bool,
     /// Images checked, of total.
     progress: (usize, usize),
+    /// Where the cursor was in the list before a change to the dataset started this run: it
+    /// goes back there when the run ends (the next finding, after an exclude).
+    resume: Option<usize>,
+    /// The selected finding's image.
+    pane: PreviewPane,
+    /// The terminal, as of the last event (the preview is decoded for its size).
+    area: Rect,
     job: Job<LintEvent, Summary>,
 }
 
@@ -71,6 +82,8 @@ lint:
     trigger: T
     target: o
     rerun: r
+    exclude: x
+    undo: u
     help: '?'
     close: Esc q
 ";
@@ -87,9 +100,13 @@ pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
         popup: None,
         moved: false,
         progress: (0, 0),
+        resume: None,
+        pane: PreviewPane::new(ctx.picker, ctx.tx.clone()),
+        area: ctx.area,
         job: Job::new(),
     };
     s.start(ctx);
+    s.request_preview(ctx);
     Box::new(s)
 }
 
@@ -139,6 +156,30 @@ impl LintScreen {
             c[f.severity as usize] += 1;
         }
         c
+    }
+
+    /// The selected finding's image, as it was decoded for the preview.
+    pub fn preview(&self) -> Option<&crate::tui::images::Shown> {
+        self.pane.shown.as_ref()
+    }
+
+    /// The selected finding's image, absolute, if it is about one image still in the dataset.
+    fn current_image(&self, ds: &crate::dataset::Dataset) -> Option<std::path::PathBuf> {
+        let f = self.current()?;
+        let item = ds.items.get(f.item?).filter(|it| it.path == f.path)?;
+        Some(ds.abs_path(item))
+    }
+
+    /// Asks for the selected finding's image, at the size the preview has now.
+    fn request_preview(&mut self, ctx: &Ctx) {
+        let (Some(path), Some(rect)) = (
+            self.current_image(ctx.dataset),
+            areas(body(self.area)).preview,
+        ) else {
+            return;
+        };
+        let cells = inner(rect);
+        self.pane.want(path, (cells.width, cells.height));
     }
 
     /// (Re)starts the check on the dataset as it is now; a run in progress is cancelled and
@@ -198,6 +239,10 @@ impl LintScreen {
                 if !summary.cancelled {
                     self.progress.0 = self.progress.1;
                 }
+                if let Some(pos) = self.resume.take().filter(|_| !self.moved) {
+                    let shown = self.shown();
+                    self.selected = shown.get(pos.min(shown.len().saturating_sub(1))).copied();
+                }
                 self.summary = Some(summary);
             }
             Update::Done(Err(e)) => self.error = Some(e),
@@ -251,6 +296,13 @@ impl LintScreen {
                 };
             }
             FIX => return self.preview_fix(ctx),
+            EXCLUDE => {
+                let Some(index) = self.current().and_then(|f| f.item) else {
+                    return Vec::new();
+                };
+                return changes::toggle_exclude(ctx, &[index]).unwrap_or_else(|said| vec![said]);
+            }
+            UNDO => return changes::undo_redo(ctx, true),
             CLOSE => {
                 if self.job.running() {
                     // The worker notices between images and reports what it had.
@@ -325,6 +377,10 @@ impl Screen for LintScreen {
             Command::new(FIX, "fix this kind (preview first)")
                 .bar("fix", 1)
                 .off_if(!can_fix, "the selected kind has no automatic fix"),
+            Command::new(EXCLUDE, "exclude the image from training (undo takes it back)")
+                .bar("exclude", 2)
+                .off_if(!on_image, "the selected finding is about no single image"),
+            Command::new(UNDO, "undo the last change").bar("undo", 3),
             Command::new(SEVERITY, "severity: all, errors, warnings, infos").bar("severity", 2),
             Command::new(FILTER, "filter findings").bar("filter", 2),
             Command::new(TRIGGER, "trigger word to check").bar("trigger", 3),
@@ -346,28 +402,48 @@ impl Screen for LintScreen {
     }
 
     fn event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
-        match event {
+        self.area = ctx.area;
+        let effects = match event {
             Event::Key {
                 action: Some(a), ..
             } => self.action(ctx, a),
             Event::Message(msg) => {
-                if let Some(u) = self.job.take(msg) {
+                if !self.pane.take(msg)
+                    && let Some(u) = self.job.take(msg)
+                {
                     self.on_job(u);
                 }
                 Vec::new()
             }
-            // Fixed captions are checked again.
+            // Fixed captions and excluded images are checked again; the cursor comes back
+            // to where it was in the list.
             Event::Reloaded { .. } => {
+                let pos = self
+                    .selected
+                    .and_then(|s| self.shown().iter().position(|&i| i == s));
                 self.start(ctx);
+                self.resume = pos;
+                Vec::new()
+            }
+            // Also sent when the terminal's graphics became known.
+            Event::Resized => {
+                self.pane.use_picker(ctx.picker, ctx.tx);
                 Vec::new()
             }
             _ => Vec::new(),
-        }
+        };
+        self.request_preview(ctx);
+        effects
+    }
+
+    fn images_pending(&self) -> bool {
+        self.pane.pending()
     }
 
     fn draw(&self, frame: &mut Frame, body: Rect, ctx: &DrawCtx) {
         let t = ctx.theme;
-        let [top, main] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
+        let a = areas(body);
+        let top = a.gauge;
         let (done, total) = self.progress();
         let [e, w, i] = self.counts();
         let cancelled = self.summary.as_ref().is_some_and(|x| x.cancelled);
@@ -392,10 +468,11 @@ impl Screen for LintScreen {
             format!("{state}: {done}/{total} images · {e} errors, {w} warnings, {i} infos"),
             t,
         );
-        let [list_area, detail_area] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Min(20)]).areas(main);
-        self.draw_list(frame, list_area, ctx);
-        self.draw_detail(frame, detail_area, t);
+        self.draw_list(frame, a.list, ctx);
+        self.draw_detail(frame, a.detail, t);
+        if let Some(rect) = a.preview {
+            self.draw_preview(frame, rect, ctx);
+        }
     }
 
     crate::tui::screen::popup_slot!(popup);
@@ -425,6 +502,38 @@ impl Screen for LintScreen {
 }
 
 // ----- drawing -----
+
+/// Where the Lint screen's parts go in its body.
+struct Areas {
+    gauge: Rect,
+    list: Rect,
+    detail: Rect,
+    /// Below the finding's text, where there is height for a picture.
+    preview: Option<Rect>,
+}
+
+/// The body's layout; the preview's size (what its image is decoded for) comes from here too.
+fn areas(body: Rect) -> Areas {
+    let [gauge, main] = Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
+    let [list, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Min(20)]).areas(main);
+    if right.height < 14 {
+        return Areas {
+            gauge,
+            list,
+            detail: right,
+            preview: None,
+        };
+    }
+    let [detail, preview] =
+        Layout::vertical([Constraint::Min(7), Constraint::Percentage(55)]).areas(right);
+    Areas {
+        gauge,
+        list,
+        detail,
+        preview: Some(preview),
+    }
+}
 
 fn severity_style(sev: Severity, t: &Theme) -> Style {
     match sev {
@@ -504,6 +613,28 @@ impl LintScreen {
             Paragraph::new(lines).scroll((offset.min(usize::from(u16::MAX)) as u16, 0)),
             room,
         );
+    }
+
+    fn draw_preview(&self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+        let t = ctx.theme;
+        let path = self.current_image(ctx.dataset);
+        let title = path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map_or_else(|| " Image ".into(), |n| format!(" {} ", n.to_string_lossy()));
+        let block = panel(Line::from(title), false, t);
+        let room = block.inner(area);
+        frame.render_widget(block, area);
+        match path {
+            Some(p) => image_pane::draw(frame, room, self.pane.shown.as_ref(), &p, t),
+            None if self.current().is_some() => frame.render_widget(
+                Paragraph::new("about no single image")
+                    .style(t.dim)
+                    .wrap(Wrap { trim: true }),
+                room,
+            ),
+            None => {}
+        }
     }
 
     fn draw_detail(&self, frame: &mut Frame, area: Rect, t: &Theme) {
@@ -607,6 +738,68 @@ mod tests {
         b.key(&mut *s, "down");
         let moved = downcast(&*s).selected;
         assert_eq!(moved, downcast(&*s).shown().get(1).copied());
+    }
+
+    #[test]
+    fn the_findings_image_is_previewed_and_excluded_from_lint_then_undone() {
+        let mut b = Bench::new(&[("a.png", Some("x, x")), ("b.png", None), ("c.png", Some("z"))]);
+        let mut s = b.open(open);
+        b.pump(&mut *s, |s| !downcast(s).running());
+        b.key(&mut *s, "top");
+        while downcast(&*s)
+            .current()
+            .is_some_and(|f| f.kind != Kind::MissingCaption)
+        {
+            b.key(&mut *s, "down");
+        }
+        assert!(downcast(&*s).current().unwrap().path.ends_with("b.png"));
+        // The preview beside the list decodes the finding's image, through the image workers.
+        b.pump(&mut *s, |s| !s.images_pending());
+        let shown = downcast(&*s).preview().map(|(k, r)| (k.path.clone(), r.is_ok()));
+        assert_eq!(shown, Some((b.tmp.path().join("b.png"), true)));
+        // Exclude moves it under .lorabench/excluded through the journal; lint runs again.
+        let effects = b.key(&mut *s, EXCLUDE);
+        assert!(matches!(effects.first(), Some(Effect::Reload)));
+        assert!(b.tmp.path().join(".lorabench/excluded/b.png").exists());
+        assert!(!b.tmp.path().join("b.png").exists());
+        b.reload(&mut *s);
+        b.pump(&mut *s, |s| !downcast(s).running());
+        let lint = downcast(&*s);
+        assert!(!lint.findings.iter().any(|f| f.path.ends_with("b.png")));
+        assert!(lint.selected.is_some(), "the cursor comes back to the list");
+        // Undo (the journal's, as in the browser) puts it back.
+        let effects = b.key(&mut *s, UNDO);
+        assert!(matches!(effects.first(), Some(Effect::Reload)));
+        assert!(b.tmp.path().join("b.png").exists());
+        b.reload(&mut *s);
+        b.pump(&mut *s, |s| !downcast(s).running());
+        assert!(downcast(&*s).findings.iter().any(|f| f.path.ends_with("b.png")));
+        // A finding about the whole dataset has nothing to exclude: the command says why.
+        b.key(&mut *s, "top");
+        for _ in 0..50 {
+            if downcast(&*s).current().is_some_and(|f| f.item.is_none()) {
+                break;
+            }
+            b.key(&mut *s, "down");
+        }
+        assert_eq!(downcast(&*s).current().map(|f| f.item), Some(None));
+        let excl = b.commands(&*s).into_iter().find(|c| c.action == EXCLUDE).unwrap();
+        assert!(excl.disabled.is_some());
+    }
+
+    #[test]
+    fn exclude_on_a_read_only_dataset_says_so_and_moves_nothing() {
+        let mut b = Bench::new(&[("a.png", None)]);
+        b.journal = None;
+        let mut s = b.open(open);
+        b.pump(&mut *s, |s| !downcast(s).running());
+        b.key(&mut *s, "top");
+        let effects = b.key(&mut *s, EXCLUDE);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::Status(Some(st))] if st.text.contains("read-only")
+        ));
+        assert!(b.tmp.path().join("a.png").exists());
     }
 
     fn downcast(s: &dyn Screen) -> &LintScreen {

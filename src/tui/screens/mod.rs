@@ -4,6 +4,7 @@
 
 pub mod browser;
 mod browser_view;
+mod changes;
 pub mod target;
 #[cfg(test)]
 pub mod testing;

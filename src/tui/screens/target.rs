@@ -1,10 +1,12 @@
 //! The training target that lint and stats judge the dataset for: trainer, model, resolution,
-//! batch size and bucket settings. One setting shared by both screens (so the bucket table and
-//! the `small-bucket` findings agree), edited in a form (`o`) and applied by a rerun.
+//! batch size and bucket settings (kohya's `bucket_reso_steps`, `min_bucket_reso` and
+//! `max_bucket_reso`, filled with the trainer's defaults). One setting shared by both screens
+//! (so the bucket table and the `small-bucket` findings agree), edited in a form and applied by
+//! a rerun; the form's values are checked by the same core function as the CLI's flags.
 
 use clap::ValueEnum;
 
-use crate::dataset::buckets::Model;
+use crate::dataset::buckets::{KOHYA_DEFAULT_MAX, KOHYA_DEFAULT_MIN, KOHYA_DEFAULT_STEPS, Model};
 use crate::dataset::lint::{LintOptions, Trainer};
 
 use crate::tui::popups::form::{Form, FormId, Values};
@@ -35,27 +37,48 @@ pub fn label(o: &LintOptions) -> String {
     if o.bucket_no_upscale {
         s.push_str(" · no upscale");
     }
+    // Bucket knobs only when they differ from the trainer's defaults.
+    for (name, v, default) in bucket_fields(o) {
+        if let Some(v) = v.filter(|&v| v != default) {
+            s.push_str(&format!(" · {name} {v}"));
+        }
+    }
     s
+}
+
+/// The bucket fields: label, value set, sd-scripts' default.
+fn bucket_fields(o: &LintOptions) -> [(&'static str, Option<u32>, u32); 3] {
+    [
+        ("bucket step", o.bucket_reso_steps, KOHYA_DEFAULT_STEPS),
+        ("min bucket", o.min_bucket_reso, KOHYA_DEFAULT_MIN),
+        ("max bucket", o.max_bucket_reso, KOHYA_DEFAULT_MAX),
+    ]
 }
 
 /// The settings form, filled with the current target.
 pub fn form(o: &LintOptions) -> Form {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let mut fields = vec![
+        ("trainer", word(&o.trainer)),
+        ("model", word(&o.model)),
+        (
+            "resolution",
+            o.resolution.map_or_else(String::new, |r| r.to_string()),
+        ),
+        ("batch size", o.batch_size.to_string()),
+        ("no upscale", yes_no(o.bucket_no_upscale)),
+        ("near-dup distance", o.near_duplicate_distance.to_string()),
+    ];
+    // The trainer's defaults are shown, so the user sees what lint assumes.
+    for (label, v, default) in bucket_fields(o) {
+        fields.push((label, v.unwrap_or(default).to_string()));
+    }
     Form::new(
         FormId::Target,
         "Training target",
-        &[
-            ("trainer", word(&o.trainer)),
-            ("model", word(&o.model)),
-            (
-                "resolution",
-                o.resolution.map_or_else(String::new, |r| r.to_string()),
-            ),
-            ("batch size", o.batch_size.to_string()),
-            ("no upscale", yes_no(o.bucket_no_upscale)),
-            ("near-dup distance", o.near_duplicate_distance.to_string()),
-        ],
-        "trainer, model: as the CLI flags · resolution empty: the model's",
+        &fields,
+        "trainer, model: as the CLI flags · resolution empty: the model's · buckets: kohya's \
+         bucket_reso_steps, min/max_bucket_reso (empty: the default)",
     )
 }
 
@@ -102,6 +125,24 @@ pub fn parse(values: &Values, current: &LintOptions) -> Result<LintOptions, Stri
                 values.get(5)
             )
         })?;
+    for (i, (label, _, default)) in bucket_fields(current).into_iter().enumerate() {
+        // The default is kept as "not set", as the CLI leaves an absent flag.
+        let v =
+            match values.get(6 + i) {
+                "" => None,
+                text => Some(text.parse::<u32>().map_err(|_| {
+                    format!("{label}: `{text}`: a side in pixels (default {default})")
+                })?)
+                .filter(|&n| n != default),
+            };
+        match i {
+            0 => o.bucket_reso_steps = v,
+            1 => o.min_bucket_reso = v,
+            _ => o.max_bucket_reso = v,
+        }
+    }
+    // What the trainer would refuse, refused as `lorabench lint` refuses its flags.
+    o.check().map_err(|e| e.to_string())?;
     Ok(o)
 }
 
@@ -136,6 +177,42 @@ mod tests {
         // The trigger is not in this form: the current one is kept.
         assert_eq!(got.trigger, None);
         assert_eq!(label(&got), "ai-toolkit sd15 768 · batch 4 · no upscale");
+    }
+
+    #[test]
+    fn bucket_knobs_show_the_trainers_defaults_and_are_checked_as_the_cli_checks_them() {
+        let base = LintOptions::default();
+        let f = form(&base).take_values();
+        assert_eq!(&f.values[6..], ["64", "256", "1024"]);
+        let ok = parse(&f, &base).unwrap();
+        assert_eq!(
+            label(&ok),
+            "kohya sdxl 1024 · batch 1",
+            "defaults are not repeated"
+        );
+        // SDXL takes steps of 32; the label says a knob that is not the default.
+        let v = |step: &str, min: &str, max: &str| {
+            values(&["kohya", "sdxl", "", "1", "no", "10", step, min, max])
+        };
+        let o = parse(&v("32", "", "2048"), &base).unwrap();
+        assert_eq!(
+            (o.bucket_reso_steps, o.min_bucket_reso, o.max_bucket_reso),
+            (Some(32), None, Some(2048))
+        );
+        assert_eq!(
+            label(&o),
+            "kohya sdxl 1024 · batch 1 · bucket step 32 · max bucket 2048"
+        );
+        assert_eq!(parse(&form(&o).take_values(), &o).unwrap(), o);
+        // The same refusals as `lorabench lint --bucket-reso-steps 48` and friends.
+        let e = parse(&v("48", "", ""), &base).unwrap_err();
+        assert!(e.contains("not a multiple of 32"), "{e}");
+        let sd15 = values(&["kohya", "sd15", "", "1", "no", "10", "32", "", ""]);
+        assert!(parse(&sd15, &base).unwrap_err().contains("multiple of 64"));
+        let e = parse(&v("64", "", "512"), &base).unwrap_err();
+        assert!(e.contains("outside min/max bucket size"), "{e}");
+        let e = parse(&v("64", "abc", ""), &base).unwrap_err();
+        assert!(e.starts_with("min bucket: `abc`"), "{e}");
     }
 
     #[test]

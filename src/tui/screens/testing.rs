@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
+use ratatui_image::picker::Picker;
 
 use crate::dataset::journal::Journal;
 use crate::dataset::lint::LintOptions;
@@ -25,6 +26,7 @@ pub struct Bench {
     pub theme: Theme,
     pub tx: Sender<Msg>,
     pub rx: Receiver<Msg>,
+    pub picker: Picker,
 }
 
 impl Bench {
@@ -53,6 +55,7 @@ impl Bench {
             theme: Theme::builtin_dark(),
             tx,
             rx,
+            picker: Picker::halfblocks(),
         }
     }
 
@@ -64,6 +67,7 @@ impl Bench {
             tx: &self.tx,
             keys: &self.keys,
             openers: &[],
+            picker: &self.picker,
             area: Rect::new(0, 0, 100, 30),
         }
     }
