@@ -514,16 +514,20 @@ fn files(
                 (None, Some(e)) => format!("ep {e}"),
                 (None, None) => "-".into(),
             };
-            let size = if cursor.is_some() { human_size(a.size) } else { String::new() };
+            // The size where the panel has room for it; the stem (the extension says little).
+            let size = match cursor {
+                Some(_) if width >= 30 => human_size(a.size),
+                _ => String::new(),
+            };
             let name = a
                 .path
-                .file_name()
+                .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let room = width.saturating_sub(8 + size.len() + 2);
+            let room = width.saturating_sub(6 + size.len() + 1);
             let row = if cursor == Some(i) { t.cursor } else { t.base };
             Line::from(vec![
-                Span::styled(format!("{step:>6}  "), row.patch(t.accent)),
+                Span::styled(format!("{step:>5} "), row.patch(t.accent)),
                 Span::styled(format!("{:<room$}", truncate_left(&name, room)), row),
                 Span::styled(format!(" {size}"), row.patch(t.dim)),
             ])
