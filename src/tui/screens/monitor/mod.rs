@@ -298,10 +298,8 @@ impl MonitorScreen {
                 }
             }
             SEARCH => self.log.open_prompt(),
-            NEXT_MATCH | PREVIOUS_MATCH => {
-                if !self.log.step(action == NEXT_MATCH) {
-                    return vec![Effect::status(Level::Info, "no match in the log")];
-                }
+            NEXT_MATCH | PREVIOUS_MATCH if !self.log.step(action == NEXT_MATCH) => {
+                return vec![Effect::status(Level::Info, "no match in the log")];
             }
             ZOOM_IN | ZOOM_OUT | EARLIER | LATER => self.zoom(action),
             WHOLE => self.span = None,
