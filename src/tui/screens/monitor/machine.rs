@@ -253,7 +253,7 @@ mod tests {
     fn history_is_bounded_and_a_missing_gpu_leaves_a_gap() {
         let mut p = MachinePanel::default();
         for i in 0..HISTORY + 20 {
-            p.push(machine(Some(i as u64 % 100 << 30), Some(50)));
+            p.push(machine(Some((i as u64 % 100) << 30), Some(50)));
         }
         let trace = &p.history[&0];
         assert_eq!(trace.vram.len(), HISTORY);
