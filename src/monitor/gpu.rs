@@ -75,6 +75,11 @@ impl Sampler {
         }
     }
 
+    /// Whether NVML loaded (then nvidia-smi is asked only when an NVML query fails).
+    pub fn has_nvml(&self) -> bool {
+        self.nvml.is_some()
+    }
+
     pub fn sample(&self) -> Report {
         let mut notes = Vec::new();
         if let Some(nvml) = &self.nvml {
@@ -148,7 +153,10 @@ fn from_nvidia_smi() -> Result<Report, String> {
         .arg(format!("--query-gpu={QUERY}"))
         .arg("--format=csv,noheader,nounits")
         .output()
-        .map_err(|e| format!("nvidia-smi not runnable: {e}"))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "nvidia-smi not found on PATH".to_string(),
+            _ => format!("nvidia-smi not runnable: {e}"),
+        })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let msg = String::from_utf8_lossy(&out.stdout);
@@ -168,8 +176,8 @@ fn from_nvidia_smi() -> Result<Report, String> {
     })
 }
 
-/// `nvidia-smi --format=csv,noheader,nounits` rows in [`QUERY`] order; `[N/A]` and
-/// `[Not Supported]` are unknown.
+/// `nvidia-smi --format=csv,noheader,nounits` rows in [`QUERY`] order; `[N/A]`,
+/// `[Not Supported]` and the bare `N/A` older drivers print are unknown.
 fn parse_smi_csv(text: &str) -> (Vec<Gpu>, Option<String>) {
     let mut driver = None;
     let mut gpus = Vec::new();
@@ -178,7 +186,7 @@ fn parse_smi_csv(text: &str) -> (Vec<Gpu>, Option<String>) {
         let known = |i: usize| {
             f.get(i)
                 .copied()
-                .filter(|v| !v.starts_with('[') && !v.is_empty())
+                .filter(|v| !v.starts_with('[') && *v != "N/A" && !v.is_empty())
         };
         let mib = |i: usize| {
             known(i)
@@ -220,6 +228,17 @@ mod tests {
         assert_eq!(gpus[0].power_w, Some(75.5));
         assert_eq!(gpus[1].utilization, None);
         assert_eq!(gpus[1].power_w, None);
+    }
+
+    #[test]
+    fn smi_row_with_a_bare_n_a() {
+        // Driver 440.64 prints unknown fields as a bare N/A (tests/fixtures/nvidia_smi).
+        let (gpus, driver) = parse_smi_csv("0, N/A, N/A, 7979, N/A, 86, 45, 176.98, 440.64\n");
+        assert_eq!(driver.as_deref(), Some("440.64"));
+        assert_eq!(gpus[0].name, "unknown NVIDIA GPU");
+        assert_eq!(gpus[0].uuid, None);
+        assert_eq!(gpus[0].memory_used, None);
+        assert_eq!(gpus[0].utilization, Some(86));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::monitor::gpu::{self, Source};
+use crate::monitor::host::LOW_DISK;
 use crate::train::TrainerId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,8 +61,6 @@ pub struct Report {
     pub checks: Vec<Check>,
 }
 
-/// Minimum free space before a warning: checkpoints of an SDXL LoRA run add up fast.
-const LOW_DISK: u64 = 10 << 30;
 /// Importing torch and a trainer's modules takes seconds; a broken install may hang.
 const PROBE_LIMIT: Duration = Duration::from_secs(180);
 
@@ -336,12 +335,8 @@ fn run_probe(mut cmd: Command) -> Result<Probe, String> {
 }
 
 fn disk_check(what: &str, path: &Path) -> Check {
-    // The folder may not exist yet: ask about the nearest one that does.
-    let existing = path
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    match free_bytes(existing) {
+    // The folder may not exist yet: the nearest one that does is asked.
+    match crate::monitor::host::disk(path).map(|d| d.free) {
         Some(free) if free < LOW_DISK => Check::new(
             "disk",
             Level::Warning,
@@ -359,20 +354,6 @@ fn disk_check(what: &str, path: &Path) -> Check {
             format!("{what} ({}): free space unknown", path.display()),
         ),
     }
-}
-
-fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: statvfs writes into the buffer we pass and reads the NUL-terminated path.
-    let s = unsafe {
-        if libc::statvfs(c.as_ptr(), s.as_mut_ptr()) != 0 {
-            return None;
-        }
-        s.assume_init()
-    };
-    Some(s.f_bavail as u64 * s.f_frsize as u64)
 }
 
 /// Where the user config says each trainer lives. Until `train::config::UserConfig` is merged

@@ -58,6 +58,8 @@ pub struct App {
     pub quit: Option<u8>,
     /// Printed once the terminal is back to normal.
     pub farewell: Vec<String>,
+    /// Desktop notifications (title, body) the event loop writes to the terminal next.
+    pub notices: Vec<(String, String)>,
     rescan_at: Option<Instant>,
 }
 
@@ -99,6 +101,7 @@ impl App {
             dirty: true,
             quit: None,
             farewell: Vec::new(),
+            notices: Vec::new(),
             rescan_at: None,
         };
         let browser = Browser::new(&mut app.ctx(), picker);
@@ -320,6 +323,7 @@ impl App {
                 }
                 Effect::Quit(code) => self.quit = Some(code),
                 Effect::Farewell(text) => self.farewell.push(text),
+                Effect::Notify { title, body } => self.notices.push((title, body)),
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod job;
 pub mod keymap;
 pub mod layout;
 pub mod msg;
+pub mod notify;
 pub mod popups;
 pub mod remember;
 pub mod screen;
@@ -25,6 +26,7 @@ pub mod theme;
 pub mod watch;
 pub mod widgets;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -331,6 +333,12 @@ fn event_loop(
                 app.dirty = false;
                 last_draw = Some(Instant::now());
             }
+        }
+        // Written between frames, so a sequence never lands inside one.
+        for (title, body) in app.notices.drain(..) {
+            let out = terminal.backend_mut();
+            let _ = out.write_all(&notify::for_this_terminal(&title, &body));
+            let _ = out.flush();
         }
         if let Some(code) = app.quit {
             return Ok(code);

@@ -122,6 +122,8 @@ pub enum Effect {
     Quit(u8),
     /// Say this on the normal screen once the workbench has exited (where a kept draft is).
     Farewell(String),
+    /// Ask the terminal for a desktop notification (`notify.rs`): a run ended, say.
+    Notify { title: String, body: String },
 }
 
 impl Effect {

@@ -87,6 +87,39 @@ impl JsonlParser {
     }
 }
 
+/// A log line as a person reads it in a log tail: `None` for a JSON step report (the progress
+/// bar and the chart show those, as a tqdm log's bar frames are left out), a JSON event in
+/// words, any other line as it is.
+pub fn readable(line: &str) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    let t = line.trim();
+    if !t.starts_with('{') {
+        return Some(Cow::Borrowed(line));
+    }
+    let name = |p: &std::path::Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let at = |step: &Option<u64>| step.map(|s| format!(" (step {s})")).unwrap_or_default();
+    if let Ok(e) = serde_json::from_str::<Event>(t) {
+        return Some(Cow::Owned(match e {
+            Event::CheckpointSaved { path, step } => {
+                format!("checkpoint saved: {}{}", name(&path), at(&step))
+            }
+            Event::SampleWritten { path, step } => {
+                format!("sample written: {}{}", name(&path), at(&step))
+            }
+            Event::Error { message } => message,
+        }));
+    }
+    let step_report = serde_json::from_str::<Progress>(t).is_ok()
+        || (t.contains("NaN")
+            && serde_json::from_str::<Progress>(&t.replace("NaN", "null")).is_ok());
+    (!step_report).then_some(Cow::Borrowed(line))
+}
+
 fn point(p: Progress) -> Point {
     Point {
         step: p.step,
@@ -102,6 +135,35 @@ fn point(p: Progress) -> Point {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_for_people() {
+        let r = |l| readable(l).map(|c| c.into_owned());
+        assert_eq!(
+            r("{\"step\":3,\"total\":10,\"loss\":0.12,\"lr\":0.0001,\"epoch\":1}"),
+            None
+        );
+        assert_eq!(r("{\"step\": 2, \"loss\": NaN}"), None);
+        assert_eq!(
+            r("{\"kind\":\"checkpoint_saved\",\"path\":\"/o/tiny-step00000003.safetensors\",\"step\":3}")
+                .as_deref(),
+            Some("checkpoint saved: tiny-step00000003.safetensors (step 3)")
+        );
+        assert_eq!(
+            r("{\"kind\":\"error\",\"message\":\"CUDA out of memory\"}").as_deref(),
+            Some("CUDA out of memory")
+        );
+        assert_eq!(r("loading the VAE").as_deref(), Some("loading the VAE"));
+        assert_eq!(
+            r("{'lr': 0.1}").as_deref(),
+            Some("{'lr': 0.1}"),
+            "not JSON: kept"
+        );
+        assert_eq!(
+            r("{\"no\": \"step\"}").as_deref(),
+            Some("{\"no\": \"step\"}")
+        );
+    }
 
     #[test]
     fn points_events_nan_and_other_lines() {

@@ -20,6 +20,8 @@ pub mod lines;
 pub mod naming;
 pub mod tqdm;
 
+pub use jsonl::readable;
+
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};

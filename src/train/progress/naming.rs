@@ -17,6 +17,11 @@ type Pattern = LazyLock<Option<Regex>>;
 
 static KOHYA_CKPT: Pattern = LazyLock::new(|| re(r"-step(\d{8,})(?:-state)?(?:\.\w+)?$"));
 static AI_TOOLKIT_CKPT: Pattern = LazyLock::new(|| re(r"_(\d{9})\.safetensors$"));
+/// kohya's per-epoch saves, `<name>-<epoch:06>` (trainers.md §4.4): an epoch, not a step.
+static KOHYA_EPOCH: Pattern = LazyLock::new(|| re(r"-(\d{6})(?:-state)?(?:\.\w+)?$"));
+/// A number ending a file's stem after `-`, `_` or `step`: how a script of the user's own most
+/// likely numbers its saves (`lora-000040.safetensors`, `lora_step40.pt`).
+static TRAILING_NUMBER: Pattern = LazyLock::new(|| re(r"(?:[-_]|step)(\d+)(?:\.\w+)?$"));
 static CHECKPOINT_DIR: Pattern = LazyLock::new(|| re(r"(?:^|/)checkpoint-(\d+)(?:-rolling)?/?$"));
 static ONETRAINER: Pattern =
     LazyLock::new(|| re(r"-(?:save|backup|training-sample)-(\d+)-(\d+)-(\d+)(?:\.\w+)?/?$"));
@@ -34,11 +39,26 @@ fn first_number(re: &Pattern, text: &str) -> Option<u64> {
 /// The global step in a checkpoint's path (file or state folder), where the name holds one.
 pub fn checkpoint_step(trainer: TrainerId, path: &str) -> Option<u64> {
     match trainer {
-        TrainerId::Kohya => first_number(&KOHYA_CKPT, path),
+        // The built-in trainer names its saves as kohya does (src/trainer/session.rs).
+        TrainerId::Kohya | TrainerId::Builtin => first_number(&KOHYA_CKPT, path),
         TrainerId::AiToolkit => first_number(&AI_TOOLKIT_CKPT, path),
         TrainerId::Simpletuner | TrainerId::Diffusers => first_number(&CHECKPOINT_DIR, path),
         TrainerId::Onetrainer => first_number(&ONETRAINER, path),
-        TrainerId::Command | TrainerId::Builtin => None,
+        TrainerId::Command => None,
+    }
+}
+
+/// A guess for a file of a trainer whose naming is unknown (a `command` backend's script): the
+/// number ending its stem. Only for showing a file's place; a log line's step is not guessed.
+pub fn numbered_step(path: &str) -> Option<u64> {
+    first_number(&TRAILING_NUMBER, path)
+}
+
+/// The epoch in a checkpoint's name, for the trainers that name per-epoch saves by it.
+pub fn checkpoint_epoch(trainer: TrainerId, path: &str) -> Option<u64> {
+    match trainer {
+        TrainerId::Kohya => first_number(&KOHYA_EPOCH, path),
+        _ => None,
     }
 }
 
@@ -74,6 +94,9 @@ mod tests {
             (Kohya, "out/my_lora-step00000500-state", Some(500)),
             (Kohya, "out/my_lora-000003.safetensors", None),
             (Kohya, "out/my_lora.safetensors", None),
+            (Builtin, "out/tiny-step00000040.safetensors", Some(40)),
+            (Builtin, "out/tiny.safetensors", None),
+            (Command, "out/lora-000040.safetensors", None),
             (
                 AiToolkit,
                 "output/my_lora/my_lora_000000250.safetensors",
@@ -97,6 +120,35 @@ mod tests {
         for (t, path, step) in cases {
             assert_eq!(checkpoint_step(t, path), step, "{t} {path}");
         }
+    }
+
+    #[test]
+    fn numbered_files_of_an_unknown_trainer() {
+        assert_eq!(numbered_step("out/lora-000040.safetensors"), Some(40));
+        assert_eq!(numbered_step("out/lora_step40.pt"), Some(40));
+        assert_eq!(
+            numbered_step("out/lora-step00000500.safetensors"),
+            Some(500)
+        );
+        assert_eq!(numbered_step("out/lora.safetensors"), None);
+        assert_eq!(numbered_step("out/sd15lora.safetensors"), None);
+    }
+
+    #[test]
+    fn kohya_epoch_saves_name_their_epoch() {
+        assert_eq!(
+            checkpoint_epoch(Kohya, "out/my_lora-000003.safetensors"),
+            Some(3)
+        );
+        assert_eq!(checkpoint_epoch(Kohya, "out/my_lora-000003-state"), Some(3));
+        assert_eq!(
+            checkpoint_epoch(Kohya, "out/my_lora-step00000500.safetensors"),
+            None
+        );
+        assert_eq!(
+            checkpoint_epoch(Builtin, "out/my_lora-000003.safetensors"),
+            None
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::train::progress::{lines, tqdm};
+use crate::train::progress::{self, lines, tqdm};
 
 /// How much of the end of a log is looked at for its last lines.
 const TAIL: u64 = 64 * 1024;
@@ -23,7 +23,8 @@ pub fn tail_bytes(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// The last `n` lines of the log that are not progress frames (the traceback, the error):
-/// split on `\r` and `\n`, escapes stripped.
+/// split on `\r` and `\n`, escapes stripped; JSON step reports left out and JSON events in
+/// words (the built-in trainer's and jsonl scripts' output, [`progress::readable`]).
 pub fn meaningful_tail(path: &Path, n: usize) -> Vec<String> {
     let Ok(bytes) = tail_bytes(path, TAIL) else {
         return Vec::new();
@@ -34,9 +35,12 @@ pub fn meaningful_tail(path: &Path, n: usize) -> Vec<String> {
         lines::strip_ansi(raw, &mut clean);
         // What follows a frame is output printed without a newline (a traceback).
         let rest = tqdm::parse(&clean).map_or(&clean[..], |f| &clean[f.end..]);
-        let text = String::from_utf8_lossy(rest).trim_end().to_string();
+        let text = String::from_utf8_lossy(rest);
+        let Some(text) = progress::readable(text.trim_end()) else {
+            continue;
+        };
         if !text.trim().is_empty() {
-            lines.push(text);
+            lines.push(text.into_owned());
         }
     }
     let keep = lines.len().saturating_sub(n);
@@ -113,5 +117,27 @@ mod tests {
         std::fs::write(&p, log).unwrap();
         let tail = meaningful_tail(&p, 2);
         assert_eq!(tail, ["  File \"t.py\", line 3", "ValueError: boom"]);
+    }
+
+    #[test]
+    fn the_built_in_trainers_json_lines_read_as_words() {
+        let log = concat!(
+            "loading the tiny model\n",
+            "{\"step\":1,\"total\":2,\"loss\":0.5,\"lr\":0.0001,\"epoch\":1}\n",
+            "{\"kind\":\"checkpoint_saved\",\"path\":\"/o/t-step00000001.safetensors\",\"step\":1}\n",
+            "{\"step\":2,\"total\":2,\"loss\":0.4,\"lr\":0.0001,\"epoch\":1}\n",
+            "{\"kind\":\"error\",\"message\":\"loss is NaN at step 2\"}\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train.log");
+        std::fs::write(&p, log).unwrap();
+        assert_eq!(
+            meaningful_tail(&p, 10),
+            [
+                "loading the tiny model",
+                "checkpoint saved: t-step00000001.safetensors (step 1)",
+                "loss is NaN at step 2"
+            ]
+        );
     }
 }

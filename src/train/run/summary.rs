@@ -11,7 +11,9 @@ use super::logs::tail_bytes;
 use super::manifest::{DatasetRef, Manifest};
 use super::status::{State, Status};
 use super::{Home, RunError, RunId};
-use crate::train::progress::naming::{checkpoint_step, sample_step};
+use crate::train::progress::naming::{
+    checkpoint_epoch, checkpoint_step, numbered_step, sample_step,
+};
 use crate::train::progress::{Update, parser_for};
 use crate::train::supervisor::TRAIN_LOG;
 use crate::train::supervisor::follow::{EVENTS, METRICS};
@@ -101,6 +103,9 @@ pub struct Artifact {
     pub path: PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<u64>,
+    /// For a save named by its epoch only (kohya's `<name>-000003`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     pub size: u64,
 }
 
@@ -297,12 +302,18 @@ fn step_of(trainer: TrainerId, path: &Path, sample: bool, steps: &[(PathBuf, u64
     if let Some((_, s)) = steps.iter().find(|(p, _)| p == path || path.ends_with(p)) {
         return Some(*s);
     }
+    let name = path.file_name()?.to_string_lossy();
+    let guess = || {
+        (trainer == TrainerId::Command)
+            .then(|| numbered_step(&name))
+            .flatten()
+    };
     if sample {
-        let name = path.file_name()?.to_string_lossy();
-        return sample_step(trainer, &name);
+        return sample_step(trainer, &name).or_else(guess);
     }
     checkpoint_step(trainer, &path.to_string_lossy())
         .or_else(|| checkpoint_step(trainer, &path.parent()?.to_string_lossy()))
+        .or_else(guess)
 }
 
 fn artifacts(
@@ -338,9 +349,15 @@ fn artifacts(
         if hidden || (ext == "pt" && path.to_string_lossy().contains("optimizer")) {
             continue;
         }
+        let step = step_of(trainer, path, sample, steps);
+        let epoch = step
+            .is_none()
+            .then(|| checkpoint_epoch(trainer, &path.to_string_lossy()))
+            .flatten();
         let artifact = Artifact {
             path: path.to_path_buf(),
-            step: step_of(trainer, path, sample, steps),
+            step,
+            epoch,
             size: entry.metadata().map(|m| m.len()).unwrap_or(0),
         };
         if sample {
@@ -381,6 +398,11 @@ mod tests {
         let st = "/o/checkpoint-1200/pytorch_lora_weights.safetensors";
         assert_eq!(s(TrainerId::Simpletuner, st, false), Some(1200));
         assert_eq!(s(TrainerId::Kohya, "/o/lora.safetensors", false), None);
+        // A script of the user's own: the number ending the name is taken for the step.
+        let own = "/o/lora-000040.safetensors";
+        assert_eq!(s(TrainerId::Command, own, false), Some(40));
+        assert_eq!(s(TrainerId::Command, "/o/img-000040.png", true), Some(40));
+        assert_eq!(s(TrainerId::Kohya, own, false), None, "kohya's is an epoch");
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The Runs screen: every run in the runs home, newest first, read with the same core summary
 //! `lorabench runs` prints; stop one (after asking) or open its monitor. It watches the runs
 //! folder and each run folder with notify (no polling), so runs started from the CLI, another
-//! workbench or `runs attach` appear as they start, and rows change as their files do.
+//! workbench or `runs attach` appear as they start, and rows change as their files do. While a
+//! run is live, a slow tick looks at its log's age, so a run gone quiet shows as stalled
+//! without waiting for a file to change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, SystemTime};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use ratatui::Frame;
@@ -18,7 +23,8 @@ use crate::train::run::control::{self, StopOptions};
 use crate::train::run::display::{self, duration, reason, state_label, steps, took};
 use crate::train::run::summary::{self, Entry, ReadOptions, Summary};
 use crate::train::run::{Home, RunId, State};
-use crate::tui::job::{Job, Update};
+use crate::train::supervisor::TRAIN_LOG;
+use crate::tui::job::{Job, Reporter, Update};
 use crate::tui::keymap::nav;
 use crate::tui::layout::inner;
 use crate::tui::msg::Msg;
@@ -74,7 +80,15 @@ pub struct RunsScreen {
     stopping: Job<String, (RunId, State)>,
     watcher: Option<RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
+    /// Ticks while some run is live, for the stall look.
+    ticker: Job<(), ()>,
+    tx: Option<Sender<Msg>>,
+    /// Per live run: whether its log was quiet for the stall timeout at the last look.
+    quiet: BTreeMap<String, bool>,
 }
+
+/// How often live runs are looked at for a quiet log (one stat per live run).
+const STALL_LOOK: Duration = Duration::from_secs(2);
 
 /// Opens the Runs screen on the runs home of the user's config.
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
@@ -105,6 +119,9 @@ impl RunsScreen {
             stopping: Job::new(),
             watcher: None,
             watched: BTreeSet::new(),
+            ticker: Job::new(),
+            tx: None,
+            quiet: BTreeMap::new(),
         }
     }
 
@@ -112,6 +129,7 @@ impl RunsScreen {
     pub fn new(ctx: &mut Ctx, home: Home, opts: ReadOptions) -> RunsScreen {
         let mut s = RunsScreen::empty(opts);
         s.home = Some(home);
+        s.tx = Some(ctx.tx.clone());
         s.watcher = match watch::watcher(ctx.tx.clone(), Msg::Watched) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -155,6 +173,53 @@ impl RunsScreen {
             .unwrap_or(0)
             .min(self.entries.len().saturating_sub(1));
         self.arm();
+        self.arm_ticker();
+    }
+
+    /// Ticks while a listed run is live; stops when none is.
+    fn arm_ticker(&mut self) {
+        let live = self
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Run(s) if s.state.is_active()));
+        match (live, self.ticker.running(), &self.tx) {
+            (true, false, Some(tx)) => {
+                if let Err(e) = self.ticker.start(tx, "runs-ticker", ticker) {
+                    self.error = Some(e);
+                }
+            }
+            (false, true, _) => self.ticker.drop_run(),
+            _ => {}
+        }
+    }
+
+    /// The tick: a live run whose log's quiet has changed either way is read again.
+    fn look_for_stalls(&mut self) {
+        let Some(runs) = self.home.as_ref().map(Home::runs_dir) else {
+            return;
+        };
+        let stall_after = self.opts.stall_after;
+        let mut changed = Vec::new();
+        for e in &self.entries {
+            let Entry::Run(s) = e else { continue };
+            if !s.state.is_active() {
+                continue;
+            }
+            let idle = std::fs::metadata(runs.join(&s.id).join(TRAIN_LOG))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            let quiet = idle.is_some_and(|i| i >= stall_after);
+            let was = *self.quiet.entry(s.id.clone()).or_insert(s.stalled);
+            if quiet != was {
+                self.quiet.insert(s.id.clone(), quiet);
+                changed.push(s.id.clone());
+            }
+        }
+        for id in changed {
+            self.refresh(&id);
+        }
+        self.arm_ticker();
     }
 
     /// Watches the runs folder and each run folder, one level each (what a summary reads lives
@@ -219,6 +284,7 @@ impl RunsScreen {
                 error: e.to_string(),
             },
         };
+        self.arm_ticker();
     }
 
     fn stop(&mut self, ctx: &mut Ctx, id: RunId) -> Effects {
@@ -278,6 +344,21 @@ impl Drop for RunsScreen {
     fn drop(&mut self) {
         // A stop under way goes on in the core's own steps; only its messages are dropped.
         self.stopping.drop_run();
+        self.ticker.drop_run();
+    }
+}
+
+/// The ticker's thread: an empty item every [`STALL_LOOK`] until cancelled.
+fn ticker(r: &Reporter<Msg>) -> Result<(), String> {
+    let slice = Duration::from_millis(100);
+    loop {
+        for _ in 0..(STALL_LOOK.as_millis() / slice.as_millis()) {
+            std::thread::sleep(slice);
+            if r.flag().load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+        r.item(());
     }
 }
 
@@ -342,6 +423,12 @@ impl Screen for RunsScreen {
                 if let Some(Msg::Watched(paths)) = msg.as_ref() {
                     let paths = paths.clone();
                     self.changed(&paths);
+                    return Vec::new();
+                }
+                if let Some(update) = self.ticker.take(msg) {
+                    if matches!(update, Update::Item(())) {
+                        self.look_for_stalls();
+                    }
                     return Vec::new();
                 }
                 match self.stopping.take(msg) {
@@ -425,6 +512,86 @@ fn gpus_text(s: &Summary) -> String {
         .join(",")
 }
 
+/// One column of the runs table. Narrow terminals shrink the wide columns to `min` first,
+/// then drop whole columns, least important (highest `drop`) first; `drop` 0 is always kept.
+struct Col {
+    head: &'static str,
+    width: usize,
+    min: usize,
+    drop: u8,
+    right: bool,
+}
+
+const NAME: usize = 0;
+const BACKEND: usize = 1;
+const STATE: usize = 2;
+const PROGRESS: usize = 3;
+const STEP: usize = 4;
+const LOSS: usize = 5;
+const TIME: usize = 6;
+
+const COLS: [Col; 8] = [
+    Col { head: "NAME", width: 20, min: 10, drop: 0, right: false },
+    Col { head: "BACKEND", width: 11, min: 11, drop: 6, right: false },
+    Col { head: "STATE", width: 17, min: 9, drop: 0, right: false },
+    Col { head: "PROGRESS", width: BAR, min: BAR, drop: 5, right: false },
+    Col { head: "STEP", width: 11, min: 9, drop: 1, right: true },
+    Col { head: "LOSS", width: 8, min: 8, drop: 2, right: true },
+    Col { head: "TIME", width: 10, min: 10, drop: 3, right: true },
+    Col { head: "GPU", width: 5, min: 5, drop: 4, right: true },
+];
+
+/// The width of each column that fits in `width` cells (`None`: dropped). Each column takes
+/// its width plus one separating space, and one leading space starts the row. Columns are
+/// dropped while even their minimum widths do not fit; the room left grows the shrunk ones
+/// back, a cell each in turn.
+fn columns(width: usize) -> [Option<usize>; 8] {
+    let mut w: [Option<usize>; 8] = std::array::from_fn(|i| Some(COLS[i].min));
+    let used = |w: &[Option<usize>; 8]| 1 + w.iter().flatten().map(|n| n + 1).sum::<usize>();
+    for level in (1..=6).rev() {
+        if used(&w) > width {
+            for (i, c) in COLS.iter().enumerate() {
+                if c.drop == level {
+                    w[i] = None;
+                }
+            }
+        }
+    }
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (i, c) in COLS.iter().enumerate() {
+            if let Some(n) = w[i].filter(|n| *n < c.width)
+                && used(&w) < width
+            {
+                w[i] = Some(n + 1);
+                grew = true;
+            }
+        }
+    }
+    w
+}
+
+/// A cell: clipped and padded to its column, then the separating space.
+fn cell(text: &str, col: usize, n: usize) -> String {
+    let c = display::clip(text, n);
+    if COLS[col].right {
+        format!("{c:>n$} ")
+    } else {
+        format!("{c:<n$} ")
+    }
+}
+
+fn header(width: usize) -> String {
+    let mut head = " ".to_string();
+    for (i, n) in columns(width).iter().enumerate() {
+        if let Some(n) = n {
+            head.push_str(&cell(COLS[i].head, i, *n));
+        }
+    }
+    head
+}
+
 fn row(s: &Summary, width: usize, cursor: bool, t: &Theme) -> Line<'static> {
     let base = if cursor { t.cursor } else { t.base };
     let ratio = match (s.step, s.total) {
@@ -432,19 +599,21 @@ fn row(s: &Summary, width: usize, cursor: bool, t: &Theme) -> Line<'static> {
         _ => 0.0,
     };
     let loss = s.loss.map_or_else(|| "-".into(), |l| format!("{l:.4}"));
-    let mut spans = vec![
-        Span::styled(format!(" {} ", clip(&s.name, 20)), base),
-        Span::styled(format!("{} ", clip(s.backend.as_str(), 11)), base),
-        Span::styled(
-            format!("{} ", clip(&state_label(s), 17)),
-            base.patch(state_style(s, t)),
-        ),
-        Span::styled(bar(ratio), base.patch(t.accent)),
-        Span::styled(format!(" {:>11} ", steps(s)), base),
-        Span::styled(format!("{loss:>8} "), base),
-        Span::styled(format!("{:>10} ", time_text(s)), base),
-        Span::styled(format!("{:>5} ", gpus_text(s)), base),
-    ];
+    let mut spans = vec![Span::styled(" ", base)];
+    for (i, n) in columns(width).iter().enumerate() {
+        let Some(n) = *n else { continue };
+        let (text, style) = match i {
+            NAME => (s.name.clone(), base),
+            BACKEND => (s.backend.as_str().to_string(), base),
+            STATE => (state_label(s), base.patch(state_style(s, t))),
+            PROGRESS => (bar(ratio), base.patch(t.accent)),
+            STEP => (steps(s), base),
+            LOSS => (loss.clone(), base),
+            TIME => (time_text(s), base),
+            _ => (gpus_text(s), base), // GPU
+        };
+        spans.push(Span::styled(cell(&text, i, n), style));
+    }
     let used: usize = spans.iter().map(Span::width).sum();
     let room = width.saturating_sub(used);
     let why = reason(s).unwrap_or_default();
@@ -466,11 +635,7 @@ impl RunsScreen {
         frame.render_widget(panel(Line::from(title), true, t), area);
         let room = inner(area);
         let width = usize::from(room.width);
-        let head = format!(
-            " {:<20} {:<11} {:<17} {:<BAR$} {:>11} {:>8} {:>10} {:>5} ",
-            "NAME", "BACKEND", "STATE", "PROGRESS", "STEP", "LOSS", "TIME", "GPU"
-        );
-        let mut lines = vec![Line::styled(clip(&head, width), t.title)];
+        let mut lines = vec![Line::styled(clip(&header(width), width), t.title)];
         let rows = usize::from(room.height).saturating_sub(1);
         let offset = (self.cursor + 1).saturating_sub(rows);
         for (i, e) in self.entries.iter().enumerate().skip(offset).take(rows) {
@@ -558,6 +723,21 @@ mod tests {
         assert_eq!(bar(1.0 / 16.0), "▌░░░░░░░");
         assert_eq!(bar(2.0), "████████", "clamped");
         assert!(bar(0.3).chars().count() == BAR);
+    }
+
+    #[test]
+    fn narrow_tables_shrink_then_drop_the_least_important_columns() {
+        let heads = |w: usize| header(w).split_whitespace().map(String::from).collect::<Vec<_>>();
+        let all = ["NAME", "BACKEND", "STATE", "PROGRESS", "STEP", "LOSS", "TIME", "GPU"];
+        assert_eq!(heads(120), all);
+        assert_eq!(header(120).chars().count(), 99, "full widths at 120");
+        // 80x24 leaves 78 cells inside the panel: only the backend goes.
+        assert_eq!(heads(78), ["NAME", "STATE", "PROGRESS", "STEP", "LOSS", "TIME", "GPU"]);
+        assert!(header(78).chars().count() <= 78);
+        assert_eq!(heads(38), ["NAME", "STATE", "STEP"]);
+        for w in 0..130 {
+            assert!(header(w).chars().count() <= w.max(22), "{w}: {}", header(w));
+        }
     }
 
     #[test]

@@ -22,6 +22,23 @@ pub fn bar(value: usize, max: usize, width: usize) -> String {
     s
 }
 
+/// Heights of a sparkline cell, lowest first.
+const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The newest `width` of `values` (fractions of the whole, `None` where unknown: a blank) as
+/// a one-row sparkline, oldest on the left.
+pub fn spark(values: &std::collections::VecDeque<Option<f64>>, width: usize) -> String {
+    let skip = values.len().saturating_sub(width);
+    values
+        .iter()
+        .skip(skip)
+        .map(|v| match v {
+            Some(f) if f.is_finite() => LEVELS[((f.clamp(0.0, 1.0) * 7.0).round() as usize).min(7)],
+            _ => ' ',
+        })
+        .collect()
+}
+
 /// Draws `rows` (label, count) into `area`, one per line, as many as fit.
 pub fn draw(
     frame: &mut Frame,

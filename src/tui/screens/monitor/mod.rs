@@ -1,10 +1,14 @@
 //! The run monitor: one run's progress, its loss chart (raw, moving average, learning rate;
-//! zoom and scroll by step, log scale), its checkpoints and samples, the end of its log and the
-//! machine (the GPUs sampled once a second). It only reads the run folder: closing it never
-//! touches the run. Files are watched with notify; the GPU sample also moves the clock.
+//! zoom and scroll by step, log scale), its checkpoints (Enter opens one on the LoRA screen)
+//! and samples, the end of its log with a search, and the machine (sampled once a second). It
+//! only reads the run folder: closing it never touches the run. Files are watched with notify;
+//! the machine sample also moves the clock and notices a run going quiet (stalled).
+
+mod log_panel;
+pub mod machine;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::SystemTime;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use ratatui::Frame;
@@ -12,7 +16,6 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::monitor::gpu::{self, Report};
 use crate::train::Point;
 use crate::train::metrics::JsonlTail;
 use crate::train::metrics::series::{Series, ema};
@@ -32,12 +35,17 @@ use crate::tui::watch;
 use crate::tui::widgets::loss_chart::{self, Data, View};
 use crate::tui::widgets::panel::{gauge, human_size, panel, truncate_left};
 
+use super::lora;
+use log_panel::LogPanel;
+use machine::{Machine, MachinePanel};
+
 /// Opened from the Runs screen, not from the browser.
 pub const OPENER: Option<Opener> = None;
 
 /// The screen's default keys.
 pub const KEYS: &str = "
 monitor:
+  inherit: [list]
   keys:
     zoom-in: + =
     zoom-out: '-'
@@ -46,9 +54,18 @@ monitor:
     whole: '0'
     log-scale: L
     average: a
+    inspect: Enter
+    search: /
+    next-match: n
+    previous-match: N
     help: '?'
     close: Esc q
 ";
+
+/// The shared prompt mode (keymap.yaml): the log search is typed in it.
+const PROMPT: &str = "prompt";
+const SUBMIT: &str = "submit";
+const CANCEL: &str = "cancel";
 
 const MODE: &str = "monitor";
 const ZOOM_IN: &str = "zoom-in";
@@ -58,11 +75,15 @@ const LATER: &str = "later";
 const WHOLE: &str = "whole";
 const LOG_SCALE: &str = "log-scale";
 const AVERAGE: &str = "average";
+const INSPECT: &str = "inspect";
+const SEARCH: &str = "search";
+const NEXT_MATCH: &str = "next-match";
+const PREVIOUS_MATCH: &str = "previous-match";
 const CLOSE: &str = "close";
 
 /// Weight of the newest point in the moving average.
 const EMA_ALPHA: f64 = 0.05;
-/// Lines of the log kept for the tail.
+/// Lines of the log kept for the tail (and searched).
 const LOG_LINES: usize = 200;
 
 pub struct MonitorScreen {
@@ -77,16 +98,21 @@ pub struct MonitorScreen {
     lr: Series,
     /// Lines of metrics.jsonl that could not be read.
     problems: Vec<String>,
-    log: Vec<String>,
+    log: LogPanel,
+    /// The checkpoint under the cursor, counted from the newest.
+    checkpoint: usize,
     /// The steps shown; `None` follows the whole run as it grows.
     span: Option<(u64, u64)>,
     log_scale: bool,
     average: bool,
-    gpus: Option<Report>,
-    sampler: Job<Report, ()>,
+    machine: MachinePanel,
+    sampler: Job<Machine, ()>,
     watcher: Option<RecommendedWatcher>,
-    /// The time the progress line is drawn for (the last refresh or GPU sample).
+    /// The time the progress line is drawn for (the last refresh or machine sample).
     now: f64,
+    /// Whether the log had been quiet for the stall timeout at the last look (the summary is
+    /// read again only when that changes).
+    quiet: bool,
 }
 
 impl MonitorScreen {
@@ -103,25 +129,27 @@ impl MonitorScreen {
             ema: Series::new(),
             lr: Series::new(),
             problems: Vec::new(),
-            log: Vec::new(),
+            log: LogPanel::default(),
+            checkpoint: 0,
             span: None,
             log_scale: false,
             average: true,
-            gpus: None,
+            machine: MachinePanel::default(),
             sampler: Job::new(),
             watcher: None,
             now: now(),
+            quiet: false,
         };
         s.reload(true);
+        s.quiet = s.detail.as_ref().is_some_and(|d| d.summary.stalled);
+        // The free disk that matters is where the checkpoints go.
+        let folder = s
+            .detail
+            .as_ref()
+            .map_or_else(|| dir.clone(), |d| d.output_dir.clone());
         s.watch(ctx, dir);
-        if let Err(e) = s.sampler.start(ctx.tx, "gpu-sampler", sample_gpus) {
-            s.gpus = Some(Report {
-                source: gpu::Source::None,
-                driver: None,
-                cuda: None,
-                gpus: Vec::new(),
-                notes: vec![e],
-            });
+        if let Err(e) = s.sampler.start(ctx.tx, "machine-sampler", machine::sampler(folder)) {
+            s.machine.failed(e);
         }
         s
     }
@@ -180,8 +208,36 @@ impl MonitorScreen {
             self.add(&p);
         }
         if let Some(d) = &self.detail {
-            self.log = meaningful_tail(&d.log, LOG_LINES);
+            self.log.set_lines(meaningful_tail(&d.log, LOG_LINES));
+            let n = d.checkpoints.len();
+            self.checkpoint = self.checkpoint.min(n.saturating_sub(1));
         }
+    }
+
+    /// A machine sample came (once a second): the clock moves, and a live run whose log has
+    /// been quiet for the stall timeout is read again, so "stalled" shows without waiting for
+    /// a file to change (one stat a second; the summary only when quiet flips).
+    fn tick(&mut self) {
+        self.now = now();
+        let Some(d) = self.detail.as_ref().filter(|d| d.summary.state.is_active()) else {
+            return;
+        };
+        let idle = std::fs::metadata(&d.log)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok());
+        let quiet = idle.is_some_and(|i| i >= self.opts.stall_after);
+        if quiet != self.quiet {
+            self.quiet = quiet;
+            self.reload(false);
+        }
+    }
+
+    /// The checkpoints, newest first (as the panel lists them).
+    fn checkpoints(&self) -> impl Iterator<Item = &Artifact> {
+        self.detail
+            .iter()
+            .flat_map(|d| d.checkpoints.iter().rev())
     }
 
     fn add(&mut self, p: &Point) {
@@ -228,8 +284,23 @@ impl MonitorScreen {
         self.span = (lo > first || hi < last).then_some((lo, hi));
     }
 
-    fn action(&mut self, action: &str) -> Effects {
+    fn action(&mut self, ctx: &mut Ctx, action: &str) -> Effects {
+        if let Some(step) = nav::step(action, 5) {
+            let n = self.checkpoints().count();
+            self.checkpoint = nav::moved(self.checkpoint, n, step);
+            return Vec::new();
+        }
         match action {
+            INSPECT => {
+                if let Some(a) = self.checkpoints().nth(self.checkpoint) {
+                    let path = a.path.clone();
+                    return vec![Effect::Open(lora::open_file(ctx, path))];
+                }
+            }
+            SEARCH => self.log.open_prompt(),
+            NEXT_MATCH | PREVIOUS_MATCH if !self.log.step(action == NEXT_MATCH) => {
+                return vec![Effect::status(Level::Info, "no match in the log")];
+            }
             ZOOM_IN | ZOOM_OUT | EARLIER | LATER => self.zoom(action),
             WHOLE => self.span = None,
             LOG_SCALE => self.log_scale = !self.log_scale,
@@ -255,18 +326,7 @@ impl MonitorScreen {
         });
         self.reload(!light);
         match (&self.detail, was_active && !self.active()) {
-            (Some(d), true) => {
-                let s = &d.summary;
-                let level = if s.state == State::Succeeded {
-                    Level::Info
-                } else {
-                    Level::Warn
-                };
-                vec![Effect::status(
-                    level,
-                    format!("run {} {}", s.name, state_label(s)),
-                )]
-            }
+            (Some(d), true) => ended(&d.summary),
             _ => Vec::new(),
         }
     }
@@ -278,30 +338,34 @@ impl MonitorScreen {
     }
 }
 
+/// A run ended while it was watched: the status line says so, and the terminal is asked for a
+/// desktop notification (the person may be in another window for hours).
+fn ended(s: &summary::Summary) -> Effects {
+    let level = if s.state == State::Succeeded {
+        Level::Info
+    } else {
+        Level::Warn
+    };
+    let what = format!("run {} {}", s.name, state_label(s));
+    let body = reason(s).unwrap_or_else(|| what.clone());
+    vec![
+        Effect::status(level, what.clone()),
+        Effect::Notify {
+            title: format!("lorabench: {what}"),
+            body,
+        },
+    ]
+}
+
 impl Drop for MonitorScreen {
     fn drop(&mut self) {
         self.sampler.cancel();
     }
 }
 
-/// The GPU sampler's thread: one report a second until cancelled.
-fn sample_gpus(r: &crate::tui::job::Reporter<Msg>) -> Result<(), String> {
-    let sampler = gpu::Sampler::open();
-    while !r.flag().load(std::sync::atomic::Ordering::Relaxed) {
-        r.item(sampler.sample());
-        for _ in 0..10 {
-            std::thread::sleep(Duration::from_millis(100));
-            if r.flag().load(std::sync::atomic::Ordering::Relaxed) {
-                return Ok(());
-            }
-        }
-    }
-    Ok(())
-}
-
 impl Screen for MonitorScreen {
     fn mode(&self) -> &'static str {
-        MODE
+        if self.log.prompting() { PROMPT } else { MODE }
     }
 
     fn title(&self) -> &'static str {
@@ -309,9 +373,25 @@ impl Screen for MonitorScreen {
     }
 
     fn commands(&self, _ctx: &DrawCtx) -> Vec<Command> {
+        if self.log.prompting() {
+            return vec![
+                Command::new(SUBMIT, "keep the search").bar("keep", 0),
+                Command::new(CANCEL, "drop the search").bar("drop", 0),
+            ];
+        }
         let zoomed = self.span.is_some();
         let none = self.full().is_none();
+        let no_checkpoint = self.checkpoints().next().is_none();
+        let no_search = !self.log.searching();
         vec![
+            Command::new(nav::DOWN, "next older checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(nav::UP, "next newer checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(INSPECT, "inspect the checkpoint on the LoRA screen")
+                .bar("inspect", 1)
+                .off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(SEARCH, "search the log").bar("search", 2),
+            Command::new(NEXT_MATCH, "next older match").off_if(no_search, "no search yet"),
+            Command::new(PREVIOUS_MATCH, "next newer match").off_if(no_search, "no search yet"),
             Command::new(ZOOM_IN, "zoom in on the latest steps")
                 .bar("zoom", 2)
                 .off_if(none, "no points yet"),
@@ -326,30 +406,30 @@ impl Screen for MonitorScreen {
         ]
     }
 
-    fn event(&mut self, _ctx: &mut Ctx, event: Event) -> Effects {
+    fn event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
         match event {
+            Event::Key { action, key } if self.log.prompting() => {
+                match action {
+                    Some(SUBMIT) => self.log.close_prompt(true),
+                    Some(_) => self.log.close_prompt(false),
+                    None => self.log.key(key),
+                }
+                Vec::new()
+            }
             Event::Key {
                 action: Some(a), ..
-            } => self.action(a),
+            } => self.action(ctx, a),
             Event::Message(msg) => {
                 if let Some(Msg::Watched(paths)) = msg.as_ref() {
                     let paths = paths.clone();
                     return self.on_change(&paths);
                 }
                 match self.sampler.take(msg) {
-                    Some(Update::Item(report)) => {
-                        self.gpus = Some(report);
-                        self.now = now();
+                    Some(Update::Item(m)) => {
+                        self.machine.push(m);
+                        self.tick();
                     }
-                    Some(Update::Done(Err(e))) => {
-                        self.gpus = Some(Report {
-                            source: gpu::Source::None,
-                            driver: None,
-                            cuda: None,
-                            gpus: Vec::new(),
-                            notes: vec![e],
-                        });
-                    }
+                    Some(Update::Done(Err(e))) => self.machine.failed(e),
                     _ => {}
                 }
                 Vec::new()
@@ -370,7 +450,7 @@ impl Screen for MonitorScreen {
         let [chart, machine] =
             Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(middle);
         self.draw_chart(frame, chart, t);
-        self.draw_machine(frame, machine, t);
+        self.machine.draw(frame, machine, t);
         let [ckpts, samples, log] = Layout::horizontal([
             Constraint::Percentage(30),
             Constraint::Percentage(25),
@@ -378,9 +458,20 @@ impl Screen for MonitorScreen {
         ])
         .areas(bottom);
         let d = self.detail.as_ref();
-        files(frame, ckpts, " Checkpoints ", d.map(|d| &d.checkpoints[..]), true, t);
-        files(frame, samples, " Samples ", d.map(|d| &d.samples[..]), false, t);
-        self.draw_log(frame, log, t);
+        let checkpoints = d.map_or(&[][..], |d| &d.checkpoints[..]);
+        let samples_list = d.map_or(&[][..], |d| &d.samples[..]);
+        files(frame, ckpts, " Checkpoints ", checkpoints, Some(self.checkpoint), t);
+        files(frame, samples, " Samples ", samples_list, None, t);
+        let failed = d.filter(|d| d.summary.state == State::Failed);
+        // The line the run failed with: the error the follower found, else the log's last.
+        let error = failed.and_then(|d| {
+            let s = &d.summary;
+            s.message
+                .as_deref()
+                .filter(|m| self.log.lines.iter().any(|l| l == m))
+                .or_else(|| s.last_lines.last().map(String::as_str))
+        });
+        self.log.draw(frame, log, &self.problems, error, t);
     }
 }
 
@@ -395,35 +486,48 @@ fn rate_text(rate: f64) -> String {
     }
 }
 
+/// A panel of saved files, newest first; `cursor` (counted from the newest) marks one, with
+/// its size shown, for the checkpoints.
 fn files(
     frame: &mut Frame,
     area: Rect,
     title: &str,
-    list: Option<&[Artifact]>,
-    sizes: bool,
+    list: &[Artifact],
+    cursor: Option<usize>,
     t: &Theme,
 ) {
-    let list = list.unwrap_or_default();
     let block = panel(Line::from(format!("{title}({}) ", list.len())), false, t);
     let width = usize::from(area.width.saturating_sub(2));
     let rows = usize::from(area.height.saturating_sub(2));
+    let skip = cursor.map_or(0, |c| (c + 1).saturating_sub(rows));
     let mut lines: Vec<Line> = list
         .iter()
         .rev()
+        .enumerate()
+        .skip(skip)
         .take(rows)
-        .map(|a| {
-            let step = a.step.map_or_else(|| "-".into(), |s| s.to_string());
-            let size = if sizes { human_size(a.size) } else { String::new() };
+        .map(|(i, a)| {
+            let step = match (a.step, a.epoch) {
+                (Some(s), _) => s.to_string(),
+                (None, Some(e)) => format!("ep {e}"),
+                (None, None) => "-".into(),
+            };
+            // The size where the panel has room for it; the stem (the extension says little).
+            let size = match cursor {
+                Some(_) if width >= 30 => human_size(a.size),
+                _ => String::new(),
+            };
             let name = a
                 .path
-                .file_name()
+                .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let room = width.saturating_sub(8 + size.len() + 2);
+            let room = width.saturating_sub(6 + size.len() + 1);
+            let row = if cursor == Some(i) { t.cursor } else { t.base };
             Line::from(vec![
-                Span::styled(format!("{step:>6}  "), t.accent),
-                Span::styled(format!("{:<room$}", truncate_left(&name, room)), t.base),
-                Span::styled(format!(" {size}"), t.dim),
+                Span::styled(format!("{step:>5} "), row.patch(t.accent)),
+                Span::styled(format!("{:<room$}", truncate_left(&name, room)), row),
+                Span::styled(format!(" {size}"), row.patch(t.dim)),
             ])
         })
         .collect();
@@ -513,70 +617,5 @@ impl MonitorScreen {
             ema: self.average,
         };
         loss_chart::draw(frame, area, block, &data, view, t);
-    }
-
-    fn draw_machine(&self, frame: &mut Frame, area: Rect, t: &Theme) {
-        let block = panel(Line::from(" Machine "), false, t);
-        let mut lines = Vec::new();
-        match &self.gpus {
-            None => lines.push(Line::styled("sampling the GPUs…", t.dim)),
-            Some(r) if r.gpus.is_empty() => {
-                lines.push(Line::styled("no NVIDIA GPU found", t.dim));
-                for n in &r.notes {
-                    lines.push(Line::styled(n.clone(), t.dim));
-                }
-            }
-            Some(r) => {
-                for g in &r.gpus {
-                    lines.push(Line::styled(format!("gpu{} {}", g.index, g.name), t.title));
-                    if let (Some(used), Some(total)) = (g.memory_used, g.memory_total) {
-                        lines.push(Line::raw(format!(
-                            " vram {} / {}",
-                            human_size(used),
-                            human_size(total)
-                        )));
-                    }
-                    let mut facts = Vec::new();
-                    facts.extend(g.utilization.map(|u| format!("{u}%")));
-                    facts.extend(g.temperature_c.map(|c| format!("{c}°C")));
-                    facts.extend(g.power_w.map(|w| format!("{w:.0} W")));
-                    if !facts.is_empty() {
-                        lines.push(Line::raw(format!(" {}", facts.join(" · "))));
-                    }
-                }
-            }
-        }
-        frame.render_widget(Paragraph::new(lines).block(block), area);
-    }
-
-    fn draw_log(&self, frame: &mut Frame, area: Rect, t: &Theme) {
-        let block = panel(Line::from(" Log "), false, t);
-        let rows = usize::from(area.height.saturating_sub(2));
-        let failed = self
-            .detail
-            .as_ref()
-            .is_some_and(|d| d.summary.state == State::Failed);
-        let error = self
-            .detail
-            .as_ref()
-            .and_then(|d| d.summary.last_lines.last().cloned());
-        let mut lines: Vec<Line> = self
-            .problems
-            .iter()
-            .map(|p| Line::styled(p.clone(), t.warning))
-            .collect();
-        // The problems stay in view; the log's newest lines fill the rest.
-        let room = rows.saturating_sub(lines.len());
-        let from = self.log.len().saturating_sub(room);
-        lines.extend(self.log[from..].iter().map(|l| {
-            let style = if failed && error.as_deref() == Some(l.as_str()) {
-                t.error
-            } else {
-                t.base
-            };
-            Line::styled(l.clone(), style)
-        }));
-        lines.truncate(rows);
-        frame.render_widget(Paragraph::new(lines).block(block), area);
     }
 }
