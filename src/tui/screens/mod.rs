@@ -36,6 +36,7 @@ screens! {
     lora,
     runs,
     monitor,
+    train,
     #[cfg(test)]
     probe,
 }
