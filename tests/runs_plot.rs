@@ -40,15 +40,27 @@ fn plot_writes_the_chart_and_names_torn_lines() {
     let out = lorabench(
         tmp.path(),
         &[
-            "runs", "plot", "20261202", "-o", png.to_str().unwrap(), "--ema", "--log",
-            "--width", "800", "--height", "400",
+            "runs",
+            "plot",
+            "20261202",
+            "-o",
+            png.to_str().unwrap(),
+            "--ema",
+            "--log",
+            "--width",
+            "800",
+            "--height",
+            "400",
         ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // The garbage line and the torn last one, each named by its line.
     assert!(stderr.contains("line 101"), "{stderr}");
-    assert!(stderr.contains("line 202") && stderr.contains("cut short"), "{stderr}");
+    assert!(
+        stderr.contains("line 202") && stderr.contains("cut short"),
+        "{stderr}"
+    );
     let img = image::open(&png).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (800, 400));
     assert!(String::from_utf8_lossy(&out.stdout).contains("200 loss points"));
@@ -73,6 +85,9 @@ fn unknown_runs_and_runs_without_a_loss_are_errors() {
     let out = lorabench(tmp.path(), &["runs", "plot", "20261202-0613", "-o", png]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("skipped:") && stderr.contains("no loss to plot"), "{stderr}");
+    assert!(
+        stderr.contains("skipped:") && stderr.contains("no loss to plot"),
+        "{stderr}"
+    );
     assert!(!Path::new(png).exists(), "nothing written on an error");
 }

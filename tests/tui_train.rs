@@ -85,7 +85,10 @@ fn a_typed_field_is_checked_with_the_cli_message() {
     h.chars("0");
     let shown = problems(&h);
     assert_eq!(shown.len(), 1, "{shown:?}");
-    assert!(shown[0].contains("`train.steps`: must be at least 1"), "{shown:?}");
+    assert!(
+        shown[0].contains("`train.steps`: must be at least 1"),
+        "{shown:?}"
+    );
     // The same words `lorabench train` prints for the same input.
     let cli = Command::new(env!("CARGO_BIN_EXE_lorabench"))
         .args(["train", "--preset", "tiny", "--dataset"])
@@ -97,7 +100,11 @@ fn a_typed_field_is_checked_with_the_cli_message() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&cli.stderr);
     assert!(!cli.status.success());
-    assert!(stderr.contains(&shown[0]), "CLI: {stderr}\nscreen: {}", shown[0]);
+    assert!(
+        stderr.contains(&shown[0]),
+        "CLI: {stderr}\nscreen: {}",
+        shown[0]
+    );
 
     // Not a number: the YAML reading of --set names the key.
     h.key(KeyCode::Backspace);
@@ -124,7 +131,9 @@ fn a_typed_field_is_checked_with_the_cli_message() {
     h.chars("/no/such/model.safetensors");
     let shown = problems(&h);
     assert!(
-        shown.iter().any(|p| p.contains("model.base") && p.contains("/no/such/model.safetensors")),
+        shown
+            .iter()
+            .any(|p| p.contains("model.base") && p.contains("/no/such/model.safetensors")),
         "{shown:?}"
     );
 }
@@ -148,7 +157,10 @@ fn the_lint_summary_and_buckets_are_shown_for_the_target() {
     assert_eq!(report.summary.resolution, 128);
     assert!(!report.buckets.is_empty());
     let b = &report.buckets[0];
-    assert!(text.contains(&format!("{}x{}", b.bucket.w, b.bucket.h)), "{text}");
+    assert!(
+        text.contains(&format!("{}x{}", b.bucket.w, b.bucket.h)),
+        "{text}"
+    );
 
     // Another resolution lints again.
     focus(&mut h, "dataset.resolution");
@@ -189,16 +201,31 @@ fn the_plan_shows_the_argv_and_a_launch_makes_a_run() {
         Side::Lint => panic!("no plan: {:?}", screen(&h).refused),
     };
     let argv = lines.iter().position(|l| l == "argv:").unwrap();
-    assert_eq!(&lines[argv + 1..argv + 4], ["  \"sh\"", "  \"-c\"", "  \"exit 0\""]);
-    assert!(lines.iter().any(|l| l.starts_with("env: LORABENCH_DATASET_DIR=")));
+    assert_eq!(
+        &lines[argv + 1..argv + 4],
+        ["  \"sh\"", "  \"-c\"", "  \"exit 0\""]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("env: LORABENCH_DATASET_DIR="))
+    );
     assert!(lines[0].contains("--backend command"), "{}", lines[0]);
+    // The environment comes first; a page down shows the argv.
+    h.key(KeyCode::PageDown);
     let text = h.draw().to_string();
-    assert!(text.contains("argv:"), "{text}");
+    assert!(
+        text.contains("argv:") && text.contains("\"exit 0\""),
+        "{text}"
+    );
     assert!(!runs.path().join("runs").exists(), "a plan writes nothing");
 
     ctrl(&mut h, 'r');
     let s = screen(&h);
-    let id = s.launched.clone().unwrap_or_else(|| panic!("{:?}", s.refused));
+    let id = s
+        .launched
+        .clone()
+        .unwrap_or_else(|| panic!("{:?}", s.refused));
     let home = Home::at(runs.path());
     let dir = home.run_dir(&id);
     assert!(dir.join("run.yaml").is_file());
@@ -234,7 +261,10 @@ fn save_and_load_a_config() {
     assert_eq!(h.app.mode(), "train");
     let yaml = std::fs::read_to_string(&file).unwrap();
     assert!(yaml.contains("rank: 4"), "{yaml}");
-    assert!(yaml.contains("random_model: tiny"), "the preset's keys too: {yaml}");
+    assert!(
+        yaml.contains("random_model: tiny"),
+        "the preset's keys too: {yaml}"
+    );
 
     // Loaded under an empty rank field, the file's rank shows.
     h.key(KeyCode::Backspace);

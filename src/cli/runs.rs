@@ -6,16 +6,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use lorabench::train::config::UserConfig;
 use lorabench::train::metrics::curves::Curves;
 use lorabench::train::plot::PlotOptions;
-use lorabench::train::supervisor::follow::METRICS;
-use lorabench::train::{self, TrainerId};
-use lorabench::train::config::UserConfig;
 use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, AttachSpec, StopOptions};
 use lorabench::train::run::display::{clip, duration, state_label, steps};
 use lorabench::train::run::summary::{self, Entry, ReadOptions};
 use lorabench::train::run::{self as run, Home, Status, logs};
+use lorabench::train::supervisor::follow::METRICS;
+use lorabench::train::{self, TrainerId};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]

@@ -135,7 +135,10 @@ pub fn family_of(resolved: &Resolved) -> Result<(Model, Option<String>), Prepare
             },
             Err(FamilyError::Unreadable { path, problem }) if declared.is_some() => (
                 declared.unwrap_or(Model::Sdxl),
-                Some(format!("{}: {problem}; trusting model.family", path.display())),
+                Some(format!(
+                    "{}: {problem}; trusting model.family",
+                    path.display()
+                )),
             ),
             Err(e) => return Err(ConfigError::one(family_problem(resolved, e)).into()),
         },

@@ -151,7 +151,11 @@ pub fn describe(prepared: &Prepared, plan: &LaunchPlan, run_dir: &Path) -> Vec<S
     }
     for f in &plan.files {
         out.push(format!("--- {}", run_dir.join(&f.path).display()));
-        out.extend(String::from_utf8_lossy(&f.contents).lines().map(str::to_string));
+        out.extend(
+            String::from_utf8_lossy(&f.contents)
+                .lines()
+                .map(str::to_string),
+        );
     }
     out.push(format!(
         "--- {}/run.yaml (the config snapshot)",

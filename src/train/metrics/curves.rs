@@ -53,29 +53,3 @@ impl Curves {
         Ok((c, file.problems))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn torn_and_bad_lines_are_reported_and_the_rest_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metrics.jsonl");
-        std::fs::write(
-            &path,
-            "{\"step\":1,\"loss\":2.0,\"lr\":0.001}\nnot json\n{\"step\":2,\"loss\":1.0}\n{\"step\":3,\"lo",
-        )
-        .unwrap();
-        let (c, problems) = Curves::read(&path).unwrap();
-        assert_eq!(c.loss.len(), 2);
-        assert_eq!(c.lr.len(), 1);
-        assert_eq!(c.span(), Some((1, 2)));
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        // The average starts at the first loss and moves towards the second by alpha.
-        let (step, avg) = c.ema.last().unwrap();
-        assert!(step == 2 && (avg - (2.0 - EMA_ALPHA)).abs() < 1e-12, "{avg}");
-        let (empty, none) = Curves::read(&dir.path().join("missing.jsonl")).unwrap();
-        assert!(empty.span().is_none() && none.is_empty());
-    }
-}

@@ -119,7 +119,11 @@ impl<'a> DrawingBackend for Labelled<'a> {
         })
     }
 
-    fn estimate_text_size<T: BackendTextStyle>(&self, text: &str, style: &T) -> Result<'a, (u32, u32)> {
+    fn estimate_text_size<T: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &T,
+    ) -> Result<'a, (u32, u32)> {
         let (w, h) = font::text_size(text, font::scale(style.size()));
         Ok((w as u32, h as u32))
     }

@@ -112,7 +112,10 @@ const GLYPHS: [&str; 95] = [
 /// The glyph of a character; one outside printable ASCII is drawn as `?`.
 fn glyph(c: char) -> &'static str {
     let i = (c as u32).wrapping_sub(0x20) as usize;
-    GLYPHS.get(i).copied().unwrap_or(GLYPHS[usize::from(b'?' - 0x20)])
+    GLYPHS
+        .get(i)
+        .copied()
+        .unwrap_or(GLYPHS[usize::from(b'?' - 0x20)])
 }
 
 /// The integer scale for a font size in pixels (the cell's height), at least 1.

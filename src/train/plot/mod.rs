@@ -74,16 +74,16 @@ pub enum PlotError {
 /// Pixels kept for labels: left (loss), right (learning rate), bottom (steps), the margin, and
 /// the strip above the chart for the title and the key (kept out of the plot so it hides no
 /// data).
-const LEFT: u32 = 90;
-const RIGHT: u32 = 90;
+pub const LEFT: u32 = 90;
+pub const RIGHT: u32 = 90;
 const BOTTOM: u32 = 50;
-const MARGIN: u32 = 16;
-pub(crate) const TOP: u32 = 56;
+pub const MARGIN: u32 = 16;
+pub const TOP: u32 = 56;
 /// Font size in pixels (the embedded font draws it at twice its cell).
 const LABEL_SIZE: f64 = 20.0;
 
-const BAND: RGBColor = RGBColor(190, 205, 235);
-const RAW: RGBColor = RGBColor(90, 125, 200);
+pub const BAND: RGBColor = RGBColor(190, 205, 235);
+pub const RAW: RGBColor = RGBColor(90, 125, 200);
 pub const EMA_COLOUR: RGBColor = RGBColor(10, 40, 140);
 pub const LR_COLOUR: RGBColor = RGBColor(230, 120, 20);
 
@@ -201,7 +201,7 @@ fn value_range(cols: &[Option<Bucket>], log: bool) -> Option<(f64, f64)> {
 }
 
 /// A tick label: `0.95`, `1.2e-5`, `1000`.
-fn tick(v: f64) -> String {
+pub fn tick(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
@@ -212,9 +212,15 @@ fn tick(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn ascii(s: &str) -> String {
+pub fn ascii(s: &str) -> String {
     s.chars()
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -232,7 +238,10 @@ where
     root.fill(&WHITE).map_err(err)?;
     let (top, area) = root.split_vertically(TOP);
     let label = ("sans-serif", LABEL_SIZE);
-    let (m, line_h) = (MARGIN as i32, font::text_size("", font::scale(LABEL_SIZE)).1);
+    let (m, line_h) = (
+        MARGIN as i32,
+        font::text_size("", font::scale(LABEL_SIZE)).1,
+    );
     if !o.title.is_empty() {
         top.draw(&Text::new(ascii(&o.title), (m, 6), label.into_font()))
             .map_err(err)?;
@@ -328,6 +337,3 @@ where
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,11 @@
-use super::*;
-use crate::train::Point;
+//! `runs plot`'s chart as a PNG: it decodes at the size asked for, its curves move with the
+//! data, its labels are drawn, the log scale leaves out what is not above 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test
+
+use lorabench::train::Point;
+use lorabench::train::metrics::curves::{Curves, EMA_ALPHA};
+use lorabench::train::plot::*;
+use plotters::style::RGBColor;
 
 fn curves(points: impl IntoIterator<Item = (u64, f64, Option<f64>)>) -> Curves {
     let mut c = Curves::new();
@@ -70,19 +76,29 @@ fn the_curves_move_with_the_data() {
     let img = round_trip(&render(&falling, &options(true, false)).unwrap());
     assert_eq!(img.dimensions(), (640, 360));
     let (left, right) = ink_rows(&img, RAW);
-    assert!(left + 50.0 < right, "raw loss: left row {left}, right row {right}");
+    assert!(
+        left + 50.0 < right,
+        "raw loss: left row {left}, right row {right}"
+    );
     let (left, right) = ink_rows(&img, EMA_COLOUR);
     assert!(left < right, "average: left row {left}, right row {right}");
     let (left, right) = ink_rows(&img, LR_COLOUR);
-    assert!(left > right + 50.0, "learning rate: left row {left}, right row {right}");
+    assert!(
+        left > right + 50.0,
+        "learning rate: left row {left}, right row {right}"
+    );
 
     // The same loss rising draws the other way.
     let rising = curves((1..=400).map(|s| (s, 0.5 + 1.5 * s as f64 / 400.0, None)));
     let img = round_trip(&render(&rising, &options(false, false)).unwrap());
     let (left, right) = ink_rows(&img, RAW);
-    assert!(left > right + 50.0, "rising: left row {left}, right row {right}");
     assert!(
-        !img.pixels().any(|p| near(p, EMA_COLOUR) || near(p, LR_COLOUR)),
+        left > right + 50.0,
+        "rising: left row {left}, right row {right}"
+    );
+    assert!(
+        !img.pixels()
+            .any(|p| near(p, EMA_COLOUR) || near(p, LR_COLOUR)),
         "no average asked for and no learning rate known"
     );
     // The key names what is drawn: with the average and the learning rate it is longer.
@@ -138,7 +154,10 @@ fn nothing_to_plot_and_bad_sizes_are_errors() {
         Err(PlotError::NoLoss)
     ));
     let one = curves([(7, 0.3, Some(0.0))]);
-    assert!(render(&one, &options(true, true)).is_ok(), "a single point draws");
+    assert!(
+        render(&one, &options(true, true)).is_ok(),
+        "a single point draws"
+    );
     for (w, h) in [(0, 300), (300, 10), (MAX_SIDE + 1, 300)] {
         let o = PlotOptions {
             width: w,
@@ -156,4 +175,28 @@ fn tick_labels_are_short() {
     assert_eq!(tick(1000.0), "1000");
     assert_eq!(tick(0.00012), "1.2e-4");
     assert_eq!(ascii("a→b"), "a?b");
+}
+
+#[test]
+fn curves_from_a_metrics_file_with_torn_and_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.jsonl");
+    std::fs::write(
+        &path,
+        "{\"step\":1,\"loss\":2.0,\"lr\":0.001}\nnot json\n{\"step\":2,\"loss\":1.0}\n{\"step\":3,\"lo",
+    )
+    .unwrap();
+    let (c, problems) = Curves::read(&path).unwrap();
+    assert_eq!(c.loss.len(), 2);
+    assert_eq!(c.lr.len(), 1);
+    assert_eq!(c.span(), Some((1, 2)));
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    // The average starts at the first loss and moves towards the second by alpha.
+    let (step, avg) = c.ema.last().unwrap();
+    assert!(
+        step == 2 && (avg - (2.0 - EMA_ALPHA)).abs() < 1e-12,
+        "{avg}"
+    );
+    let (empty, none) = Curves::read(&dir.path().join("missing.jsonl")).unwrap();
+    assert!(empty.span().is_none() && none.is_empty());
 }
