@@ -75,7 +75,7 @@ pub enum PlotError {
 /// the strip above the chart for the title and the key (kept out of the plot so it hides no
 /// data).
 pub const LEFT: u32 = 90;
-pub const RIGHT: u32 = 90;
+pub const RIGHT: u32 = 116;
 const BOTTOM: u32 = 50;
 pub const MARGIN: u32 = 16;
 pub const TOP: u32 = 56;

@@ -162,17 +162,19 @@ impl TrainScreen {
     }
 
     /// After any edit: check again, drop a stale plan, lint again if the target moved.
-    fn changed(&mut self, ctx: &mut Ctx) {
+    /// `true` when a plan was dropped.
+    fn changed(&mut self, ctx: &mut Ctx) -> bool {
         self.checked = self.form.check();
         self.refused = None;
         self.base_note = self.base_note();
-        if matches!(self.side, Side::Plan(_)) {
+        let dropped = matches!(self.side, Side::Plan(_));
+        if dropped {
             self.side = Side::Lint;
             self.scroll = 0;
         }
         let options = match (&self.checked.resolved, self.checked.family) {
             (Some(r), Some(family)) => prepare::lint_options(&r.config, family),
-            _ => return,
+            _ => return dropped,
         };
         if self.lint_for.as_ref() != Some(&options) {
             let dataset = ctx.dataset.clone();
@@ -184,6 +186,7 @@ impl TrainScreen {
                 self.lint = Some(Err(e));
             }
         }
+        dropped
     }
 
     fn base_note(&self) -> Option<String> {
@@ -303,8 +306,10 @@ impl TrainScreen {
             }
             CHOOSE_PREVIOUS | CHOOSE_NEXT if on_choice => {
                 self.form.cycle(self.focus, action == CHOOSE_NEXT);
-                self.changed(ctx);
-                Vec::new()
+                match self.changed(ctx) {
+                    true => vec![Effect::Status(None)],
+                    false => Vec::new(),
+                }
             }
             PLAN => self.plan(),
             LAUNCH => self.launch(),
@@ -339,16 +344,19 @@ impl TrainScreen {
         Some(effects)
     }
 
-    /// A key no action took: typed into the focused text field.
-    fn type_key(&mut self, ctx: &mut Ctx, key: ratatui::crossterm::event::KeyEvent) {
+    /// A key no action took: typed into the focused text field. A plan it makes stale goes,
+    /// and its status line with it.
+    fn type_key(&mut self, ctx: &mut Ctx, key: ratatui::crossterm::event::KeyEvent) -> Effects {
         let Some(i) = self.focus.checked_sub(CHOICES) else {
-            return;
+            return Vec::new();
         };
         if let Some(f) = self.form.fields.get_mut(i)
             && line_input::key(&mut f.input, key)
+            && self.changed(ctx)
         {
-            self.changed(ctx);
+            return vec![Effect::Status(None)];
         }
+        Vec::new()
     }
 
     /// Problems not about one of the form's fields (shown under the form).
@@ -431,8 +439,7 @@ impl Screen for TrainScreen {
                 {
                     return effects;
                 }
-                self.type_key(ctx, key);
-                Vec::new()
+                self.type_key(ctx, key)
             }
             Event::Message(msg) => {
                 if let Some(u) = self.lint_job.take(msg) {

@@ -13,7 +13,7 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::line_input;
 use crate::tui::widgets::panel::{panel, truncate_left};
 
-const LABEL: u16 = 14;
+const LABEL: u16 = 16;
 
 pub fn draw(s: &TrainScreen, frame: &mut Frame, body: Rect, t: &Theme) {
     let [left, right] =
