@@ -173,8 +173,10 @@ impl ConfigForm {
         c.dataset.path = Some(self.dataset.clone());
         out.push((format!("--dataset {}", self.dataset.display()), c));
         if let Some(b) = self.backend {
-            let mut c = TrainConfig::default();
-            c.backend = Some(b);
+            let c = TrainConfig {
+                backend: Some(b),
+                ..TrainConfig::default()
+            };
             out.push((format!("--backend {b}"), c));
         }
         if let Some(base) = self.field("model.base").map(TextField::text)
@@ -187,8 +189,10 @@ impl ConfigForm {
         if let Some(name) = self.field("name").map(TextField::text)
             && !name.is_empty()
         {
-            let mut c = TrainConfig::default();
-            c.name = Some(name.clone());
+            let c = TrainConfig {
+                name: Some(name.clone()),
+                ..TrainConfig::default()
+            };
             out.push((format!("--name {name}"), c));
         }
         out
