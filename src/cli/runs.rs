@@ -1,4 +1,4 @@
-//! `lorabench runs`: list, show, follow, stop, attach and remove training runs.
+//! `lorabench runs`: list, show, follow, stop, attach, plot and remove training runs.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -6,13 +6,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use lorabench::train::TrainerId;
 use lorabench::train::config::UserConfig;
+use lorabench::train::metrics::curves::Curves;
+use lorabench::train::plot::PlotOptions;
 use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, AttachSpec, StopOptions};
 use lorabench::train::run::display::{clip, duration, state_label, steps};
 use lorabench::train::run::summary::{self, Entry, ReadOptions};
 use lorabench::train::run::{self as run, Home, Status, logs};
+use lorabench::train::supervisor::follow::METRICS;
+use lorabench::train::{self, TrainerId};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -101,6 +104,26 @@ enum Sub {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Write a run's loss (and learning rate) chart as a PNG.
+    Plot {
+        /// Run id, or a unique prefix of one.
+        id: String,
+        /// The PNG to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Draw the moving average over the raw loss.
+        #[arg(long)]
+        ema: bool,
+        /// Logarithmic loss axis (a loss at or below 0 is left out).
+        #[arg(long)]
+        log: bool,
+        /// Image width in pixels.
+        #[arg(long, default_value_t = 1200, value_name = "PX")]
+        width: u32,
+        /// Image height in pixels.
+        #[arg(long, default_value_t = 600, value_name = "PX")]
+        height: u32,
+    },
     /// Delete a finished run's folder; its checkpoints and samples are kept unless --with-outputs.
     Rm {
         /// Run id, or a unique prefix of one.
@@ -188,6 +211,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let id = control::attach(&home, spec, &exe)?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Sub::Plot {
+            id,
+            output,
+            ema,
+            log,
+            width,
+            height,
+        }) => {
+            let options = PlotOptions {
+                width,
+                height,
+                ema,
+                log,
+                title: String::new(),
+            };
+            plot(&home, &id, &opts, &output, options)
         }
         Some(Sub::Rm {
             id,
@@ -335,6 +375,39 @@ fn show(home: &Home, id: &str, opts: &ReadOptions, json: bool) -> anyhow::Result
     for p in &s.problems {
         writeln!(out, "problem   {p}")?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plot(
+    home: &Home,
+    id: &str,
+    opts: &ReadOptions,
+    output: &std::path::Path,
+    mut options: PlotOptions,
+) -> anyhow::Result<ExitCode> {
+    let id = home.resolve(id)?;
+    let metrics = home.run_dir(&id).join(METRICS);
+    let (curves, problems) = Curves::read(&metrics)?;
+    for p in &problems {
+        eprintln!("skipped: {p}");
+    }
+    // The caption names the run; a folder whose summary cannot be read is named by its id.
+    options.title = match summary::summary(home, &id, opts) {
+        Ok(s) => format!("{} ({id})", s.name),
+        Err(_) => id.to_string(),
+    };
+    let plot = train::plot::render(&curves, &options).with_context(|| format!("run {id}"))?;
+    for note in &plot.notes {
+        eprintln!("note: {note}");
+    }
+    train::plot::write_png(&plot, output)?;
+    println!(
+        "{} ({}x{}, {} loss points)",
+        output.display(),
+        options.width,
+        options.height,
+        curves.loss.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

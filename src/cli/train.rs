@@ -1,17 +1,15 @@
 //! `lorabench train`: resolve the config, check everything, then show the plan (`--dry-run`)
 //! or launch the run; `lorabench config`: the effective user settings.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use lorabench::train::config::ProgressFormat;
+use lorabench::train::TrainerId;
 use lorabench::train::config::{self, Request, TrainConfig, UserConfig};
-use lorabench::train::prepare::{self, Prepared};
-use lorabench::train::progress::LogFormat;
-use lorabench::train::run::manifest::DatasetRef;
-use lorabench::train::run::{self, Home, LaunchSpec};
-use lorabench::train::{LaunchPlan, TrainerId};
+use lorabench::train::prepare;
+use lorabench::train::run::Home;
+use lorabench::train::start;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -92,118 +90,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for w in &prepared.warnings {
         eprintln!("warning: {w}");
     }
-    let runs = user.runs_home().join("runs");
+    let home = Home::at(user.runs_home());
     if args.dry_run {
-        let run_dir = runs.join("NEW-RUN");
+        let run_dir = start::preview_dir(&home);
         let plan = prepared.plan(&user, &run_dir)?;
-        print_plan(&prepared, &plan, &run_dir);
+        println!("# lorabench train --dry-run: nothing was written or started");
+        for line in start::describe(&prepared, &plan, &run_dir) {
+            println!("{line}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    // Every check, the backend's included, before a run folder exists.
-    prepared.plan(&user, &runs.join("NEW-RUN"))?;
-    let home = Home::at(user.runs_home());
-    let new = home.allocate()?;
-    let made = match prepared.materialize(&user, &new.dir) {
-        Ok(m) => m,
-        Err(e) => {
-            // Nothing started: leave no half-made run behind.
-            let _ = std::fs::remove_dir_all(&new.dir);
-            return Err(e.into());
-        }
-    };
-    let c = &prepared.config;
-    let dataset = c.dataset.path.as_ref().map(|path| DatasetRef {
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string()),
-        hash: prepared.snapshot.hash.clone(),
-        path: Some(path.clone()),
-    });
-    let log_format = match c.progress {
-        Some(ProgressFormat::Jsonl) => LogFormat::Jsonl,
-        _ => LogFormat::Tqdm,
-    };
-    let dir = new.dir.clone();
-    let id = run::launch(LaunchSpec {
-        home,
-        run: new,
-        name: c.run_name(),
-        config_yaml: c.to_yaml(),
-        plan: made.plan,
-        dataset,
-        gpus: c.launcher.gpu_ids.clone().unwrap_or_default(),
-        queue: args.queue,
-        log_format,
-        on_finish: user
-            .on_finish
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-        resumed_from: None,
-    })?;
+    let exe = std::env::current_exe().context("cannot find the lorabench executable")?;
+    let started = start::launch(&prepared, &user, &home, args.queue, &exe)?;
+    let (id, dir) = (started.id, started.dir);
     println!("config: {}", dir.join("run.yaml").display());
     println!("run:    {}", dir.display());
     println!("follow: lorabench runs logs {id} -f");
     println!("{id}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_plan(prepared: &Prepared, plan: &LaunchPlan, run_dir: &Path) {
-    let c = &prepared.config;
-    println!("# lorabench train --dry-run: nothing was written or started");
-    let sources: Vec<String> = prepared
-        .resolved
-        .layers
-        .iter()
-        .map(|l| l.source.to_string())
-        .collect();
-    println!(
-        "config: {}",
-        if sources.is_empty() {
-            "(none)".into()
-        } else {
-            sources.join(" < ")
-        }
-    );
-    println!(
-        "run folder: {} (NEW-RUN is the id given at launch)",
-        run_dir.display()
-    );
-    println!(
-        "backend: {}, family: {}",
-        plan.trainer,
-        prepared.family.as_str()
-    );
-    if let Some(path) = &c.dataset.path {
-        let s = &prepared.snapshot;
-        println!(
-            "dataset: {} -> {}/dataset ({} in {}, content hash {})",
-            path.display(),
-            run_dir.display(),
-            super::say::plural(s.images(), "image", "images"),
-            super::say::plural(s.folders.len(), "folder", "folders"),
-            s.hash
-        );
-    }
-    println!("output: {}", plan.output_dir.display());
-    println!("cwd: {}", plan.cwd.display());
-    for (k, v) in &plan.env {
-        println!("env: {}={}", k.to_string_lossy(), v.to_string_lossy());
-    }
-    println!("argv:");
-    println!("  {:?}", plan.program);
-    for a in &plan.args {
-        println!("  {a:?}");
-    }
-    for f in &plan.files {
-        println!("--- {}", run_dir.join(&f.path).display());
-        print!("{}", String::from_utf8_lossy(&f.contents));
-    }
-    println!("--- {}/run.yaml (the config snapshot)", run_dir.display());
-    print!("{}", c.to_yaml());
 }
 
 #[derive(clap::Args)]

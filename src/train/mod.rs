@@ -7,6 +7,7 @@
 
 pub mod doctor;
 pub mod metrics;
+pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod supervisor;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod model_family;
 pub mod prepare;
 pub mod snapshot;
+pub mod start;
 
 /// A trainer lorabench can launch or watch. The id is the same everywhere: config `backend:`,
 /// `--backend`, `--trainer`.

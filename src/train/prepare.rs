@@ -75,37 +75,9 @@ pub fn prepare(resolved: Resolved, force: bool) -> Result<Prepared, PrepareError
     resolved.check()?;
     let mut config = resolved.config.clone();
     let mut warnings = Vec::new();
-    let backend = config.backend_id();
 
-    let family = match (&config.model.base, config.model.family) {
-        (Some(base), declared) => match model_family::detect(base) {
-            Ok(found) => match declared {
-                Some(d) if d != found => {
-                    return Err(ConfigError::one(resolved.problem(
-                        "model.family",
-                        format!(
-                            "the config says {} but {} is {} (read from its tensor names)",
-                            d.as_str(),
-                            base.display(),
-                            found.as_str()
-                        ),
-                    ))
-                    .into());
-                }
-                _ => found,
-            },
-            Err(FamilyError::Unreadable { path, problem }) if declared.is_some() => {
-                warnings.push(format!(
-                    "{}: {problem}; trusting model.family",
-                    path.display()
-                ));
-                declared.unwrap_or(Model::Sdxl)
-            }
-            Err(e) => return Err(ConfigError::one(family_problem(&resolved, e)).into()),
-        },
-        (None, Some(d)) => d,
-        (None, None) => Model::Sdxl,
-    };
+    let (family, warning) = family_of(&resolved)?;
+    warnings.extend(warning);
     config.model.family = Some(family);
 
     let snapshot = match &config.dataset.path {
@@ -115,7 +87,7 @@ pub fn prepare(resolved: Resolved, force: bool) -> Result<Prepared, PrepareError
                 &ScanOptions::with_caption_ext(&config.caption_extension()),
             )
             .map_err(|e| ConfigError::one(resolved.problem("dataset.path", e.to_string())))?;
-            let errors = lint_errors(&dataset, &config, backend, family)?;
+            let errors = lint_errors(&dataset, &config, family)?;
             if !errors.is_empty() {
                 if !force {
                     return Err(PrepareError::Lint {
@@ -139,14 +111,47 @@ pub fn prepare(resolved: Resolved, force: bool) -> Result<Prepared, PrepareError
     Ok(prepared)
 }
 
-fn lint_errors(
-    dataset: &Dataset,
-    config: &TrainConfig,
-    backend: TrainerId,
-    family: Model,
-) -> Result<Vec<String>, PrepareError> {
-    let options = LintOptions {
-        trainer: lint_trainer(backend),
+/// The model family the run trains: read from the base model's tensor names (refused when the
+/// config declares another one), else the declared one, else SDXL. An unreadable base is
+/// trusted to be the declared family, with a warning.
+pub fn family_of(resolved: &Resolved) -> Result<(Model, Option<String>), PrepareError> {
+    let config = &resolved.config;
+    Ok(match (&config.model.base, config.model.family) {
+        (Some(base), declared) => match model_family::detect(base) {
+            Ok(found) => match declared {
+                Some(d) if d != found => {
+                    return Err(ConfigError::one(resolved.problem(
+                        "model.family",
+                        format!(
+                            "the config says {} but {} is {} (read from its tensor names)",
+                            d.as_str(),
+                            base.display(),
+                            found.as_str()
+                        ),
+                    ))
+                    .into());
+                }
+                _ => (found, None),
+            },
+            Err(FamilyError::Unreadable { path, problem }) if declared.is_some() => (
+                declared.unwrap_or(Model::Sdxl),
+                Some(format!(
+                    "{}: {problem}; trusting model.family",
+                    path.display()
+                )),
+            ),
+            Err(e) => return Err(ConfigError::one(family_problem(resolved, e)).into()),
+        },
+        (None, Some(d)) => (d, None),
+        (None, None) => (Model::Sdxl, None),
+    })
+}
+
+/// What the dataset is linted against for this config: the backend's rules, the family, and
+/// the config's resolution, batch size, trigger and buckets.
+pub fn lint_options(config: &TrainConfig, family: Model) -> LintOptions {
+    LintOptions {
+        trainer: lint_trainer(config.backend_id()),
         model: family,
         resolution: config.dataset.resolution,
         batch_size: config.train.batch_size.unwrap_or(1),
@@ -156,7 +161,15 @@ fn lint_errors(
         max_bucket_reso: config.dataset.buckets.max,
         bucket_reso_steps: config.dataset.buckets.step,
         ..LintOptions::default()
-    };
+    }
+}
+
+fn lint_errors(
+    dataset: &Dataset,
+    config: &TrainConfig,
+    family: Model,
+) -> Result<Vec<String>, PrepareError> {
+    let options = lint_options(config, family);
     let cancel = AtomicBool::new(false);
     let report = lint::run(dataset, &options, &cancel, |_| {})
         .map_err(|e| PrepareError::LintFailed(e.to_string()))?;

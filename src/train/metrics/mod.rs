@@ -12,6 +12,7 @@
 //! `loss/train_step`, SimpleTuner and diffusers text2image `train_loss`, diffusers dreambooth
 //! `loss`, ai-toolkit `loss/loss`.
 
+pub mod curves;
 pub mod jsonl;
 pub mod series;
 pub mod sqlite;

@@ -41,6 +41,8 @@ pub enum FormId {
     Resize,
     Mix,
     Extract,
+    TrainSave,
+    TrainLoad,
 }
 
 pub struct Field {

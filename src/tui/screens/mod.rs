@@ -37,6 +37,7 @@ screens! {
     lora,
     runs,
     monitor,
+    train,
     #[cfg(test)]
     probe,
 }
