@@ -121,7 +121,10 @@ fn the_tiny_preset_trains_on_the_sample_data_detached() {
     // A random tiny UNet starts near the noise's own variance (loss ≈ 1); with adapters on
     // every layer kind the preset's first 40 steps take it to about half (0.98 -> 0.46 in the
     // 120-step run), so a fall of under a fifth means training is not reaching the adapters.
-    assert!(last < 0.8 * first, "loss did not fall visibly: {first} -> {last}");
+    assert!(
+        last < 0.8 * first,
+        "loss did not fall visibly: {first} -> {last}"
+    );
 
     let ckpts: Vec<(String, Option<u64>)> = show["checkpoints"]
         .as_array()
