@@ -469,12 +469,12 @@ mod tests {
 
     #[test]
     fn user_file_overrides_only_what_it_names() {
-        let user = "lint:\n  keys:\n    fix: F\nlist:\n  keys:\n    down: n Down\n";
+        let user = "lint:\n  keys:\n    fix: F\nlist:\n  keys:\n    down: w Down\n";
         let k = Keymap::from_files(SCREENS, Some(("keys.yaml", user))).unwrap();
         assert_eq!(k.label("lint", "fix"), "F");
         assert_eq!(k.label("lint", "severity"), "s", "the rest kept");
         // A shared block changes every mode that inherits it.
-        assert_eq!(k.label("stats", "down"), "n/↓");
+        assert_eq!(k.label("stats", "down"), "w/↓");
         assert_eq!(
             k.label("tags", "down"),
             "j/↓",

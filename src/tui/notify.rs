@@ -82,7 +82,7 @@ mod tests {
         );
         assert_eq!(
             sequence(Osc::SevenSevenSeven, "t;1", "b\x1b]x", false),
-            b"\x1b]777;notify;t 1;b  ]x\x1b\\"
+            b"\x1b]777;notify;t 1;b ]x\x1b\\"
         );
         assert_eq!(
             sequence(Osc::Nine, "t", "b", true),

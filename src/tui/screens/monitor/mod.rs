@@ -386,6 +386,10 @@ impl Screen for MonitorScreen {
         vec![
             Command::new(nav::DOWN, "next older checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
             Command::new(nav::UP, "next newer checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(nav::PAGE_DOWN, "five checkpoints older").off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(nav::PAGE_UP, "five checkpoints newer").off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(nav::TOP, "the first checkpoint listed").off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(nav::BOTTOM, "the last checkpoint listed").off_if(no_checkpoint, "no checkpoints yet"),
             Command::new(INSPECT, "inspect the checkpoint on the LoRA screen")
                 .bar("inspect", 1)
                 .off_if(no_checkpoint, "no checkpoints yet"),

@@ -141,7 +141,7 @@ fn draw_form(s: &TrainScreen, frame: &mut Frame, area: Rect, t: &Theme) {
     }
     if s.checked.ok() && s.refused.is_none() {
         lines.push(Line::styled(
-            "config ok · Ctrl-p shows the plan, Ctrl-r launches",
+            "config ok · plan and launch are ready (keys in the hint bar)",
             t.accent,
         ));
     }
@@ -185,7 +185,7 @@ fn draw_lint(s: &TrainScreen, frame: &mut Frame, area: Rect, t: &Theme) {
             ));
             if m.errors > 0 {
                 lines.push(Line::styled(
-                    "errors block the launch unless forced (Ctrl-f)",
+                    "errors block the launch unless forced (see the hint bar)",
                     t.error,
                 ));
             }
