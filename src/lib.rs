@@ -10,3 +10,4 @@ pub mod safe_text;
 pub mod train;
 pub mod trainer;
 pub mod tui;
+pub mod words;

@@ -1,9 +1,6 @@
 //! Small printing helpers every command shares: plurals and terminal-safe user text.
 
-/// `1 caption`, `2 captions`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use lorabench::words::plural;
 
 /// User text (a path, a caption, a description) on one line, control characters escaped.
 pub fn safe(text: &str) -> String {

@@ -10,6 +10,7 @@ use crate::train::prepare::{PrepareError, Prepared};
 use crate::train::progress::LogFormat;
 use crate::train::run::manifest::DatasetRef;
 use crate::train::run::{self, Home, LaunchSpec, RunError, RunId};
+use crate::words::plural;
 
 /// The run folder name a plan is shown in before the launch gives the run its id.
 pub const NEW_RUN: &str = "NEW-RUN";
@@ -89,10 +90,6 @@ pub fn launch(
     };
     let id = run::launch_using(spec, exe)?;
     Ok(Started { id, dir })
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The plan as `--dry-run` prints it: where the config came from, the run folder, backend and
