@@ -107,6 +107,16 @@ fn dims(path: &Path, tensors: &HashMap<String, Tensor>, key: &str) -> Result<Vec
     })
 }
 
+/// The first dimension of tensor `key` (a damaged file's scalar is an error, not a panic).
+fn rows(path: &Path, tensors: &HashMap<String, Tensor>, key: &str) -> Result<usize> {
+    dims(path, tensors, key)?.first().copied().ok_or_else(|| {
+        problem(
+            path,
+            format!("`{key}` is a scalar; the checkpoint is damaged"),
+        )
+    })
+}
+
 impl Vae {
     /// The VAE inside `tensors`, the whole checkpoint read from `path`.
     pub fn from_single_file(
@@ -129,14 +139,14 @@ impl Vae {
         let mut channels = Vec::with_capacity(levels);
         for i in 0..levels {
             let key = format!("{VAE_PREFIX}encoder.down.{i}.block.0.conv1.weight");
-            channels.push(dims(path, tensors, &key)?[0]);
+            channels.push(rows(path, tensors, &key)?);
         }
         let layers = indices(own.keys().copied(), "encoder.down.0.block.").len();
-        let latent = dims(
+        let latent = rows(
             path,
             tensors,
             &format!("{VAE_PREFIX}post_quant_conv.weight"),
-        )?[0];
+        )?;
         let mut renamed = HashMap::with_capacity(own.len());
         for (k, t) in own {
             if let Some(d) = vae_name(k, levels) {
@@ -198,13 +208,14 @@ impl TextEncoder {
             })
             .collect();
         let shape = |key: &str| dims(path, &renamed, &format!("text_model.{key}"));
+        let first = |key: &str| rows(path, &renamed, &format!("text_model.{key}"));
         let [vocab, width] = shape("embeddings.token_embedding.weight")?[..] else {
             return Err(problem(
                 path,
                 "the text encoder's token embedding is not a matrix",
             ));
         };
-        let context = shape("embeddings.position_embedding.weight")?[0];
+        let context = first("embeddings.position_embedding.weight")?;
         if vocab != CLIP_VOCAB || context != CONTEXT_LEN {
             return Err(problem(
                 path,
@@ -219,7 +230,7 @@ impl TextEncoder {
             "text_model.encoder.layers.",
         )
         .len();
-        let intermediate = shape("encoder.layers.0.mlp.fc1.weight")?[0];
+        let intermediate = first("encoder.layers.0.mlp.fc1.weight")?;
         // The head count is not stored; every CLIP text encoder has 64-wide heads
         // (ViT-L/14: 768 = 12 x 64).
         let heads = (width / 64).max(1);

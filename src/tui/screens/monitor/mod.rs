@@ -18,7 +18,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::train::Point;
 use crate::train::metrics::JsonlTail;
-use crate::train::metrics::series::{Series, ema};
+use crate::train::metrics::curves::Curves;
 use crate::train::run::display::{duration, reason, state_label, took};
 use crate::train::run::logs::meaningful_tail;
 use crate::train::run::status::now;
@@ -81,8 +81,6 @@ const NEXT_MATCH: &str = "next-match";
 const PREVIOUS_MATCH: &str = "previous-match";
 const CLOSE: &str = "close";
 
-/// Weight of the newest point in the moving average.
-const EMA_ALPHA: f64 = 0.05;
 /// Lines of the log kept for the tail (and searched).
 const LOG_LINES: usize = 200;
 
@@ -93,9 +91,7 @@ pub struct MonitorScreen {
     detail: Option<Detail>,
     error: Option<String>,
     metrics: JsonlTail,
-    loss: Series,
-    ema: Series,
-    lr: Series,
+    curves: Curves,
     /// Lines of metrics.jsonl that could not be read.
     problems: Vec<String>,
     log: LogPanel,
@@ -125,9 +121,7 @@ impl MonitorScreen {
             opts,
             detail: None,
             error: None,
-            loss: Series::new(),
-            ema: Series::new(),
-            lr: Series::new(),
+            curves: Curves::new(),
             problems: Vec::new(),
             log: LogPanel::default(),
             checkpoint: 0,
@@ -204,8 +198,8 @@ impl MonitorScreen {
         let prefix = format!("{}/", self.home.run_dir(&self.id).display());
         self.problems
             .extend(problems.iter().map(|p| p.to_string().replace(&prefix, "")));
-        for p in points {
-            self.add(&p);
+        for p in &points {
+            self.curves.add(p);
         }
         if let Some(d) = &self.detail {
             self.log.set_lines(meaningful_tail(&d.log, LOG_LINES));
@@ -240,21 +234,9 @@ impl MonitorScreen {
             .flat_map(|d| d.checkpoints.iter().rev())
     }
 
-    fn add(&mut self, p: &Point) {
-        if let Some(loss) = p.loss
-            && self.loss.push(p.step, loss)
-        {
-            let avg = ema(self.ema.last().map(|(_, v)| v), loss, EMA_ALPHA);
-            self.ema.push(p.step, avg);
-        }
-        if let Some(lr) = p.lr {
-            self.lr.push(p.step, lr);
-        }
-    }
-
     /// The whole run's steps.
     fn full(&self) -> Option<(u64, u64)> {
-        self.loss.span().or_else(|| self.lr.span())
+        self.curves.span()
     }
 
     fn shown(&self) -> Option<(u64, u64)> {
@@ -610,9 +592,9 @@ impl MonitorScreen {
             return;
         };
         let data = Data {
-            loss: &self.loss,
-            ema: &self.ema,
-            lr: &self.lr,
+            loss: &self.curves.loss,
+            ema: &self.curves.ema,
+            lr: &self.curves.lr,
         };
         let view = View {
             lo,
