@@ -242,7 +242,7 @@ impl Size {
 
 /// A scene of its own for the `n`th messy picture: time, weather and layout all follow `n`,
 /// so no two pictures look alike; only the deliberate duplicates do (the README promises one
-/// exact pair and one near copy, and `tests/lint_messy.rs` counts them).
+/// exact pair and one near copy, and `tests/dataset/lint_messy.rs` counts them).
 fn own(size: Size, (w, h): (u32, u32), n: u32) -> Scene {
     const TIMES: [Time; 6] = [Day, Sunset, Night, Dusk, Golden, Dawn];
     const WEATHERS: [Weather; 5] = [Clear, Cloudy, Fog, Rain, Storm];

@@ -7,7 +7,7 @@
 //! tokenizer's `merges.txt`) is embedded compressed and decoded once, on first use.
 //!
 //! Exactness: identical token ids to transformers' tokenizer for every caption of
-//! `tests/fixtures/tokens/` and for generated captions (tests/kohya_tokens.rs runs the real
+//! `tests/fixtures/tokens/` and for generated captions (tests/dataset/kohya_tokens.rs runs the real
 //! one). The cleaning is `ftfy.fix_text`, which unescapes HTML entities such as `&amp;` only
 //! until it meets a `<` (then it takes the text for HTML and leaves entities alone), then
 //! whitespace collapsing and lower case; open_clip would unescape twice more. Not reproduced:

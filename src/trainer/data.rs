@@ -85,7 +85,7 @@ impl Cache {
         if let Some(t) = self.tensors.get(&key) {
             return Ok(t.clone());
         }
-        // Detached: the frozen encoders' graph never reaches the loss (tests/trainer_grads.rs).
+        // Detached: the frozen encoders' graph never reaches the loss (tests/trainer/grads.rs).
         // Kept in host memory, as the cache file is; the session moves each batch to the GPU.
         let t = make()?
             .to_device(&Device::Cpu)?

@@ -1,4 +1,4 @@
-"""Buckets as sd-scripts itself assigns them, for tests/kohya_buckets.rs.
+"""Buckets as sd-scripts itself assigns them, for tests/dataset/kohya_buckets.rs.
 
 Reads JSON from stdin: a list of {"resolution": [W, H], "min": N, "max": N, "steps": N,
 "no_upscale": bool, "sizes": [[w, h], ...]}. For each set it adjusts min/max to the step with

@@ -1,4 +1,4 @@
-"""Token ids as sd-scripts counts them, for tests/kohya_tokens.rs: transformers' CLIPTokenizer
+"""Token ids as sd-scripts counts them, for tests/dataset/kohya_tokens.rs: transformers' CLIPTokenizer
 (with ftfy, which it uses when installed) from the tokenizer folder given as the first argument.
 
 Reads a JSON list of captions from stdin, writes a JSON list of id lists (without the start and

@@ -6,7 +6,7 @@ use crate::train::config::{TrainerInstall, presets};
 use crate::train::snapshot::{Entry, Folder};
 
 /// A trainer folder holding the entry scripts a backend checks for (their contents are never
-/// run here; tests/train_backends.rs runs sd-scripts' real parser on the generated files).
+/// run here; tests/training/backends.rs runs sd-scripts' real parser on the generated files).
 fn trainer_dir(root: &Path, trainer: TrainerId, scripts: &[&str]) -> UserConfig {
     let dir = root.join(trainer.as_str());
     for s in scripts {
