@@ -84,9 +84,11 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
     let tmux = Tmux {
         socket: format!("lorabench-e2e-{}", std::process::id()),
     };
+    // Config and remembered state in the test's folder, never the user's own.
     let command = format!(
-        "XDG_CONFIG_HOME='{}' '{}' --image-protocol halfblocks '{}'",
+        "XDG_CONFIG_HOME='{}' XDG_STATE_HOME='{}' '{}' --image-protocol halfblocks '{}'",
         config.display(),
+        tmp.path().join("state").display(),
         env!("CARGO_BIN_EXE_lorabench"),
         root.display()
     );
