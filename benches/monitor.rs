@@ -91,6 +91,7 @@ fn write_run(home: &Home, i: usize, live: bool) {
     let dir = home.run_dir(&RunId(id.clone()));
     std::fs::create_dir_all(dir.join("output")).unwrap();
     Manifest {
+        schema: lorabench::train::run::manifest::SCHEMA,
         id: id.clone(),
         name: format!("bench run {i}"),
         trainer: TrainerId::Command,

@@ -1,7 +1,9 @@
 //! The monitor's machine panel against a stand-in `nvidia-smi` on PATH that answers with
 //! recorded real output (tests/fixtures/nvidia_smi, its README names the recording). NVML
 //! cannot run here; on a box where it loads, NVML answers first and this test says so and
-//! checks nothing of the stand-in. One test in this binary: it sets PATH for the process.
+//! checks nothing of the stand-in. Then the stand-in fails as nvidia-smi does after a driver
+//! reset, and the panel must say so while the rest draws on, and recover when it answers.
+//! One test in this binary: it sets PATH for the process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test
 
 mod tui_support;
@@ -35,8 +37,13 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs = vec![stand_in];
     dirs.extend(std::env::split_paths(&path));
+    let reset = tempfile::tempdir().unwrap();
+    let gone = reset.path().join("driver-gone");
     // SAFETY: the only test in this binary, run before any thread of it starts.
-    unsafe { std::env::set_var("PATH", std::env::join_paths(dirs).unwrap()) };
+    unsafe {
+        std::env::set_var("PATH", std::env::join_paths(dirs).unwrap());
+        std::env::set_var("LB_SMI_GONE", &gone);
+    }
     if gpu::Sampler::open().has_nvml() {
         eprintln!(
             "NVML loads on this box: it answers before nvidia-smi; the stand-in is not asked"
@@ -60,17 +67,9 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
     h.app
         .open(move |ctx| Box::new(MonitorScreen::new(ctx, home, id, opts())));
     // Two samples, a second apart: the utilisation sparkline has two cells.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut panel = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(m) = h.rx.recv_timeout(Duration::from_millis(50)) {
-            h.app.update(m);
-        }
-        panel = machine_panel(&h.draw().to_string());
-        if panel.iter().any(|l| l.contains("86%") && l.contains("▇▇")) {
-            break;
-        }
-    }
+    let mut panel = wait_for_panel(&mut h, |p| {
+        p.iter().any(|l| l.contains("86%") && l.contains("▇▇"))
+    });
     let text = panel.join("\n");
     assert!(text.contains("gpu0 GeForce RTX 2080"), "{text}");
     assert!(text.contains("45°C · 177 W"), "{text}");
@@ -85,4 +84,32 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
         text.contains("cpu ") && text.contains("ram ") && text.contains("disk "),
         "{text}"
     );
+
+    // The driver goes away (a reset): the panel says what nvidia-smi said; the rest of the
+    // monitor keeps drawing. When it answers again, the GPU is back.
+    std::fs::write(&gone, b"").unwrap();
+    panel = wait_for_panel(&mut h, |p| p.join(" ").contains("couldn't communicate"));
+    let text = panel.join("\n");
+    assert!(!text.contains("gpu0 GeForce"), "{text}");
+    assert!(text.contains("exit status: 9"), "{text}");
+    assert!(text.contains("cpu ") && text.contains("ram "), "{text}");
+    assert!(h.draw().to_string().contains("Loss"), "the chart is still drawn");
+    std::fs::remove_file(&gone).unwrap();
+    panel = wait_for_panel(&mut h, |p| p.join(" ").contains("gpu0 GeForce RTX 2080"));
+    assert!(!panel.join(" ").contains("couldn't communicate"), "{panel:?}");
+}
+
+/// Feeds the app its messages and redraws until the machine panel passes `done`, for up to
+/// 20 s (the sampler runs at 1 Hz); the last panel either way.
+fn wait_for_panel(h: &mut Harness, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(m) = h.rx.recv_timeout(Duration::from_millis(50)) {
+            h.app.update(m);
+        }
+        let panel = machine_panel(&h.draw().to_string());
+        if done(&panel) || Instant::now() > deadline {
+            return panel;
+        }
+    }
 }

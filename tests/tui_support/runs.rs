@@ -44,6 +44,7 @@ pub fn make(
     let dir = home.run_dir(&RunId(id.into()));
     std::fs::create_dir_all(dir.join("output")).unwrap();
     let m = Manifest {
+        schema: lorabench::train::run::manifest::SCHEMA,
         id: id.into(),
         name: name.into(),
         trainer: TrainerId::Command,

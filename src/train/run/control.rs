@@ -228,6 +228,7 @@ pub fn attach(home: &Home, spec: AttachSpec, exe: &Path) -> Result<RunId, RunErr
         std::os::unix::fs::symlink(&log, new.dir.join(TRAIN_LOG))
             .map_err(|e| RunError::io(&new.dir, e))?;
         Manifest {
+            schema: manifest::SCHEMA,
             id: new.id.to_string(),
             name,
             trainer: spec.trainer,

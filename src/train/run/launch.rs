@@ -136,6 +136,7 @@ fn manifest_of(spec: &LaunchSpec, devices: Vec<String>) -> Manifest {
         set("CUDA_VISIBLE_DEVICES", ids.join(","));
     }
     Manifest {
+        schema: manifest::SCHEMA,
         id: spec.run.id.to_string(),
         name: spec.name.clone(),
         trainer: plan.trainer,

@@ -16,6 +16,14 @@ use crate::train::progress::LogFormat;
 
 pub const FILE: &str = "run.yaml";
 
+/// The run-folder format this build writes and reads. A folder from a newer lorabench is named
+/// as such instead of failing on whichever field changed; files without the key are format 1.
+pub const SCHEMA: u32 = 1;
+
+fn schema_one() -> u32 {
+    1
+}
+
 /// One argument or environment value: text where it is UTF-8, bytes otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -76,6 +84,8 @@ pub struct Attached {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    #[serde(default = "schema_one")]
+    pub schema: u32,
     pub id: String,
     pub name: String,
     pub trainer: TrainerId,
@@ -121,9 +131,28 @@ impl Manifest {
     pub fn read(run_dir: &Path) -> Result<Manifest, RunError> {
         let path = run_dir.join(FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| RunError::io(&path, e))?;
+        #[derive(Deserialize)]
+        struct Format {
+            schema: Option<u32>,
+        }
+        let newer = serde_saphyr::from_str::<Format>(&text)
+            .ok()
+            .and_then(|f| f.schema)
+            .filter(|s| *s > SCHEMA);
+        if let Some(schema) = newer {
+            return Err(RunError::Corrupt {
+                path,
+                message: format!(
+                    "made by a newer lorabench (run format {schema}; this one reads {SCHEMA}): \
+                     upgrade lorabench to open it"
+                ),
+            });
+        }
         serde_saphyr::from_str(&text).map_err(|e| RunError::Corrupt {
             path,
-            message: e.to_string(),
+            // The parser's first line says what and where; the rest is a source excerpt that
+            // reads as noise on one table row.
+            message: e.to_string().lines().next().unwrap_or_default().to_string(),
         })
     }
 
@@ -192,6 +221,7 @@ mod tests {
         .chain([OsString::from_vec(vec![0x66, 0xff, 0x6f])])
         .collect();
         let m = Manifest {
+            schema: SCHEMA,
             id: "x".into(),
             name: "n: y".into(),
             trainer: TrainerId::Command,
@@ -220,5 +250,17 @@ mod tests {
         let back = Manifest::read(dir.path()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.argv(), awkward);
+    }
+
+    #[test]
+    fn a_newer_format_is_named_and_damage_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), "schema: 9\nid: x\nsteps: {}\n").unwrap();
+        let e = Manifest::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("newer lorabench (run format 9; this one reads 1)"), "{e}");
+
+        std::fs::write(dir.path().join(FILE), "id: x\nname: [\n").unwrap();
+        let e = Manifest::read(dir.path()).unwrap_err().to_string();
+        assert!(!e.contains('\n') && e.contains(FILE), "{e}");
     }
 }
