@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
 #[allow(dead_code)]
-#[path = "../../../examples/make_sample_data/scene.rs"]
+#[path = "../../examples/make_sample_data/scene.rs"]
 mod scene;
 #[allow(dead_code)]
-#[path = "../../../examples/make_sample_data/sets.rs"]
+#[path = "../../examples/make_sample_data/sets.rs"]
 mod sets;
 
 use std::collections::BTreeMap;
