@@ -5,6 +5,14 @@
 
 #[path = "../kohya_env/mod.rs"]
 mod kohya_env;
+// The sample-data generator, for preview_corpus; `sets` names `crate::scene`, so both sit at
+// the crate root as in the example.
+#[allow(dead_code)]
+#[path = "../../examples/make_sample_data/scene.rs"]
+mod scene;
+#[allow(dead_code)]
+#[path = "../../examples/make_sample_data/sets.rs"]
+mod sets;
 
 mod buckets;
 mod cli_captions;

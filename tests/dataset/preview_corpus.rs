@@ -3,12 +3,7 @@
 //! the generator that wrote them is deterministic; the curated set meets its promises.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
-#[allow(dead_code)]
-#[path = "../../examples/make_sample_data/scene.rs"]
-mod scene;
-#[allow(dead_code)]
-#[path = "../../examples/make_sample_data/sets.rs"]
-mod sets;
+use crate::{scene, sets};
 
 use std::collections::BTreeMap;
 use std::fs;
