@@ -90,7 +90,9 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
     std::fs::write(&gone, b"").unwrap();
     panel = wait_for_panel(&mut h, |p| p.join(" ").contains("couldn't communicate"));
     let text = panel.join("\n");
-    assert!(!text.contains("gpu0 GeForce"), "{text}");
+    // It answered before: it is named as lost, with no figures left on it.
+    assert!(text.contains("gpu0 GeForce RTX 2080 lost"), "{text}");
+    assert!(!text.contains("util 86%"), "{text}");
     assert!(text.contains("exit status: 9"), "{text}");
     assert!(text.contains("cpu ") && text.contains("ram "), "{text}");
     assert!(h.draw().to_string().contains("Loss"), "the chart is still drawn");
