@@ -258,16 +258,12 @@ impl RunsScreen {
         let had = std::mem::take(&mut self.watched);
         // Each watch added is a round trip to notify's thread (500 runs, 500 of them): they are
         // added on a thread of their own, so the list is drawn without waiting for them.
-        let started = self.arming.start(tx, "runs-watch", move |r| {
+        let started = self.arming.start(tx, "runs-watch", move |_| {
             for gone in had.difference(&want) {
                 let _ = w.unwatch(gone);
             }
             let mut watched = BTreeSet::new();
             for dir in want {
-                // The screen closed: its watcher is dropped with the rest.
-                if r.flag().load(Ordering::Relaxed) {
-                    return Err("closed".into());
-                }
                 if had.contains(&dir) || w.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
                     watched.insert(dir);
                 }
