@@ -81,6 +81,8 @@ pub struct RunsScreen {
     /// `None` while it is away adding watches (or when it could not start).
     watcher: Option<RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
+    /// The folders the last arming was for (some may have refused a watch).
+    asked: BTreeSet<PathBuf>,
     arming: Job<(), Armed>,
     /// Ticks while some run is live, for the stall look.
     ticker: Job<(), ()>,
@@ -129,6 +131,7 @@ impl RunsScreen {
             stopping: Job::new(),
             watcher: None,
             watched: BTreeSet::new(),
+            asked: BTreeSet::new(),
             arming: Job::new(),
             ticker: Job::new(),
             tx: None,
@@ -247,14 +250,16 @@ impl RunsScreen {
             want.insert(parent.to_path_buf());
         }
         // No watcher (it could not start), or it is away adding watches: the re-read when it
-        // comes back arms it again.
+        // comes back arms it again. A folder that could not be watched is not asked again
+        // until the folders wanted change.
         let Some(tx) = &self.tx else { return };
-        if want == self.watched || self.watcher.is_none() {
+        if want == self.asked || self.watcher.is_none() {
             return;
         }
         let Some(mut w) = self.watcher.take() else {
             return;
         };
+        self.asked.clone_from(&want);
         let had = std::mem::take(&mut self.watched);
         // Each watch added is a round trip to notify's thread (500 runs, 500 of them): they are
         // added on a thread of their own, so the list is drawn without waiting for them.
