@@ -90,13 +90,21 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
     std::fs::write(&gone, b"").unwrap();
     panel = wait_for_panel(&mut h, |p| p.join(" ").contains("couldn't communicate"));
     let text = panel.join("\n");
-    assert!(!text.contains("gpu0 GeForce"), "{text}");
+    // It answered before: it is named as lost, with no figures left on it.
+    assert!(text.contains("gpu0 GeForce RTX 2080 lost"), "{text}");
+    assert!(!text.contains("util 86%"), "{text}");
     assert!(text.contains("exit status: 9"), "{text}");
     assert!(text.contains("cpu ") && text.contains("ram "), "{text}");
-    assert!(h.draw().to_string().contains("Loss"), "the chart is still drawn");
+    assert!(
+        h.draw().to_string().contains("Loss"),
+        "the chart is still drawn"
+    );
     std::fs::remove_file(&gone).unwrap();
     panel = wait_for_panel(&mut h, |p| p.join(" ").contains("gpu0 GeForce RTX 2080"));
-    assert!(!panel.join(" ").contains("couldn't communicate"), "{panel:?}");
+    assert!(
+        !panel.join(" ").contains("couldn't communicate"),
+        "{panel:?}"
+    );
 }
 
 /// Feeds the app its messages and redraws until the machine panel passes `done`, for up to

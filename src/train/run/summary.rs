@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::logs::tail_bytes;
@@ -132,11 +133,12 @@ pub struct Detail {
     pub attached_log: Option<PathBuf>,
 }
 
-/// Every run, oldest first.
+/// Every run, oldest first. The folders are read in parallel: each is a few small files, and
+/// with hundreds of runs the waits on the file system add up.
 pub fn list(home: &Home, opts: &ReadOptions) -> Result<Vec<Entry>, RunError> {
     Ok(home
         .run_ids()?
-        .iter()
+        .par_iter()
         .map(|id| match summary(home, id, opts) {
             Ok(s) => Entry::Run(Box::new(s)),
             Err(e) => Entry::Unreadable {

@@ -7,6 +7,7 @@
 mod log_panel;
 pub mod machine;
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -92,6 +93,8 @@ pub struct MonitorScreen {
     error: Option<String>,
     metrics: JsonlTail,
     curves: Curves,
+    /// The chart's columns kept between frames (drawing takes `&self`).
+    chart: Cell<loss_chart::Cache>,
     /// Lines of metrics.jsonl that could not be read.
     problems: Vec<String>,
     log: LogPanel,
@@ -122,6 +125,7 @@ impl MonitorScreen {
             detail: None,
             error: None,
             curves: Curves::new(),
+            chart: Cell::default(),
             problems: Vec::new(),
             log: LogPanel::default(),
             checkpoint: 0,
@@ -602,6 +606,8 @@ impl MonitorScreen {
             log: self.log_scale,
             ema: self.average,
         };
-        loss_chart::draw(frame, area, block, &data, view, t);
+        let mut cache = self.chart.take();
+        loss_chart::draw(frame, area, block, &data, view, t, &mut cache);
+        self.chart.set(cache);
     }
 }
