@@ -445,3 +445,151 @@ fn a_run_ending_under_the_monitor_says_so_and_notifies() {
             .contains("live run succeeded")
     );
 }
+
+/// The flat colour of the sample of `prompt` at `step`, so a pane can be told by its cells.
+fn colour(step: u64, prompt: u64) -> [u8; 3] {
+    [(step * 6) as u8, 40 + prompt as u8 * 160, 90]
+}
+
+/// The crashing run as a kohya run, with samples named as kohya names them
+/// (`sample/<name>_<step:06>_<prompt:02>_<time>.png`): prompts 0 and 1 at steps 10, 20 and 30,
+/// each one flat colour.
+fn monitor_with_samples(
+    w: u16,
+    rows: u16,
+) -> (tempfile::TempDir, tempfile::TempDir, Harness, std::path::PathBuf) {
+    let (tmp, root) = dataset();
+    let (runs, home) = runs_home();
+    let id = RunId("20261201-110000-0b02".into());
+    let dir = home.run_dir(&id);
+    let mut m = lorabench::train::run::manifest::Manifest::read(&dir).unwrap();
+    m.trainer = lorabench::train::TrainerId::Kohya;
+    m.write(&dir).unwrap();
+    let samples = dir.join("output/sample");
+    std::fs::create_dir_all(&samples).unwrap();
+    for step in [10, 20, 30] {
+        for prompt in [0, 1] {
+            write_sample(&samples, step, prompt);
+        }
+    }
+    let mut h = open(&root);
+    resize(&mut h, w, rows);
+    h.app
+        .open(move |ctx| Box::new(MonitorScreen::new(ctx, home, id, opts())));
+    (tmp, runs, h, samples)
+}
+
+fn sample_name(step: u64, prompt: u64) -> String {
+    format!("crash_{step:06}_{prompt:02}_20261201110000.png")
+}
+
+fn write_sample(dir: &std::path::Path, step: u64, prompt: u64) {
+    image::RgbImage::from_pixel(48, 48, image::Rgb(colour(step, prompt)))
+        .save(dir.join(sample_name(step, prompt)))
+        .unwrap();
+}
+
+/// The colours of the picture in the panel whose top border holds `title`: the half-block
+/// cells below it.
+fn colour_under(h: &mut Harness, title: &str) -> Vec<ratatui::style::Color> {
+    let buf = h.draw().buffer().clone();
+    let Some((x, y)) = find(&buf, title) else {
+        return Vec::new();
+    };
+    let mut seen = Vec::new();
+    let bottom = (y + 15).min(buf.area.height);
+    let right = (x + 20).min(buf.area.width);
+    for row in y + 1..bottom {
+        for col in x.saturating_sub(1)..right {
+            let cell = &buf[(col, row)];
+            if cell.symbol() == "▀" || cell.symbol() == "▄" {
+                for c in [cell.fg, cell.bg] {
+                    if !seen.contains(&c) {
+                        seen.push(c);
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
+fn rgb(c: [u8; 3]) -> Vec<ratatui::style::Color> {
+    vec![ratatui::style::Color::Rgb(c[0], c[1], c[2])]
+}
+
+#[test]
+fn the_samples_panel_shows_the_newest_and_browses_by_step_and_prompt() {
+    let (_tmp, _runs, mut h, _samples) = monitor_with_samples(100, 30);
+    let screen = h.screen();
+    insta::assert_snapshot!("monitor_samples_preview", screen);
+    assert!(screen.contains("step 30 · prompt 0 · newest"), "{screen}");
+    assert_eq!(colour_under(&mut h, "Samples (6)"), rgb(colour(30, 0)));
+    // One step older, then the other prompt at that step.
+    h.key(KeyCode::Char('['));
+    let screen = h.screen();
+    assert!(screen.contains("step 20 · prompt 0 · 2/3"), "{screen}");
+    assert_eq!(colour_under(&mut h, "Samples (6)"), rgb(colour(20, 0)));
+    h.key(KeyCode::Char('}'));
+    let screen = h.screen();
+    assert!(screen.contains("step 20 · prompt 1 · 2/3"), "{screen}");
+    assert_eq!(colour_under(&mut h, "Samples (6)"), rgb(colour(20, 1)));
+    // Back to the newest: following it again.
+    h.key(KeyCode::Char(']'));
+    assert!(h.screen().contains("step 30 · prompt 1 · newest"));
+    // The keys are in the help.
+    h.key(KeyCode::Char('?'));
+    let help = h.draw().to_string();
+    for k in ["[", "]", "{", "}"] {
+        assert!(help.lines().any(|l| l.contains(&format!(" {k} "))), "{k}: {help}");
+    }
+}
+
+#[test]
+fn side_by_side_shows_one_prompt_across_steps_and_follows_new_samples() {
+    let (_tmp, _runs, mut h, samples) = monitor_with_samples(100, 30);
+    h.key(KeyCode::Char('}'));
+    h.key(KeyCode::Char('s'));
+    let screen = h.screen();
+    insta::assert_snapshot!("monitor_samples_side_by_side", screen);
+    assert!(!screen.contains("Loss"), "the row takes the chart's place: {screen}");
+    assert_eq!(colour_under(&mut h, "prompt 1 · step 10"), rgb(colour(10, 1)));
+    assert_eq!(colour_under(&mut h, " step 20 "), rgb(colour(20, 1)));
+    assert_eq!(colour_under(&mut h, " step 30 "), rgb(colour(30, 1)));
+    // A new sample of the prompt is drawn as it arrives: the row moves on by a step.
+    write_sample(&samples, 40, 1);
+    pump(&mut h, "the new sample", |h| {
+        h.draw().to_string().contains(" step 40 ")
+    });
+    h.settle();
+    assert_eq!(colour_under(&mut h, " step 40 "), rgb(colour(40, 1)));
+    assert!(h.draw().to_string().contains("step 40 · prompt 1 · newest"));
+    // Toggled off, the chart is back.
+    h.key(KeyCode::Char('s'));
+    assert!(h.screen().contains("Loss"));
+}
+
+#[test]
+fn a_sample_that_does_not_decode_says_so_in_its_pane() {
+    let (_tmp, _runs, mut h, samples) = monitor_with_samples(100, 30);
+    h.key(KeyCode::Char('s'));
+    h.settle();
+    std::fs::write(samples.join(sample_name(40, 0)), b"not an image").unwrap();
+    pump(&mut h, "the broken sample", |h| {
+        h.draw().to_string().contains(" step 40 ")
+    });
+    let screen = h.screen();
+    insta::assert_snapshot!("monitor_samples_undecodable", screen);
+    let name = sample_name(40, 0);
+    assert!(
+        screen.matches("sample/crash_000040").count() >= 2,
+        "named in both its panes: {screen}"
+    );
+    assert!(screen.contains(&name[..20]), "{screen}");
+    // The others still draw, and the one before it shows.
+    assert_eq!(colour_under(&mut h, " step 30 "), rgb(colour(30, 0)));
+    h.key(KeyCode::Char('['));
+    h.settle();
+    assert_eq!(colour_under(&mut h, "Samples (7)"), rgb(colour(30, 0)));
+    assert!(h.screen().contains("ValueError: boom at step 37"));
+}

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod manifest;
 pub mod proc;
 pub mod resume;
+pub mod samples;
 pub mod status;
 pub mod summary;
 

@@ -13,7 +13,7 @@ use super::manifest::{DatasetRef, Manifest};
 use super::status::{State, Status};
 use super::{Home, RunError, RunId};
 use crate::train::progress::naming::{
-    checkpoint_epoch, checkpoint_step, numbered_step, sample_step,
+    checkpoint_epoch, checkpoint_step, numbered_step, sample_prompt, sample_step,
 };
 use crate::train::progress::{Update, parser_for};
 use crate::train::supervisor::TRAIN_LOG;
@@ -107,6 +107,9 @@ pub struct Artifact {
     /// For a save named by its epoch only (kohya's `<name>-000003`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
+    /// For a sample: the prompt it was made from (`naming::sample_prompt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     pub size: u64,
 }
 
@@ -360,6 +363,7 @@ fn artifacts(
             path: path.to_path_buf(),
             step,
             epoch,
+            prompt: sample.then(|| sample_prompt(trainer, path)).flatten(),
             size: entry.metadata().map(|m| m.len()).unwrap_or(0),
         };
         if sample {
