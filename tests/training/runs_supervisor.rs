@@ -351,7 +351,8 @@ fn on_finish_hears_how_the_run_ended() {
     sp.on_finish = vec![
         "sh".into(),
         "-c".into(),
-        "env | grep ^LORABENCH_RUN_ | sort > \"$0\"".into(),
+        // Written aside and renamed: the redirect makes the file before sort has written it.
+        "env | grep ^LORABENCH_RUN_ | sort > \"$0.part\" && mv \"$0.part\" \"$0\"".into(),
         heard.clone().into(),
     ];
     let id = launch_using(sp, &exe()).unwrap();
