@@ -282,3 +282,92 @@ fn save_and_load_a_config() {
     h.key(KeyCode::Enter);
     assert_eq!(h.app.mode(), "form");
 }
+
+/// A safetensors file holding zero-size tensors of these names.
+fn checkpoint(path: &Path, names: &[&str]) {
+    use candle_core::{DType, Device, Tensor};
+    let t: Vec<(String, Tensor)> = names
+        .iter()
+        .map(|n| {
+            let zeros = Tensor::zeros(&[0usize][..], DType::F16, &Device::Cpu).unwrap();
+            (n.to_string(), zeros)
+        })
+        .collect();
+    lorabench::lora::safetensors::write_tensors(path, &t, &Default::default(), false).unwrap();
+}
+
+#[test]
+fn the_base_model_picker_lists_families_and_sizes_and_fills_the_field() {
+    let (_tmp, root) = dataset();
+    let runs = tempfile::tempdir().unwrap();
+    let place = tempfile::tempdir().unwrap();
+    let models = place.path().join("models");
+    std::fs::create_dir_all(models.join("loras")).unwrap();
+    checkpoint(
+        &models.join("xl.safetensors"),
+        &["conditioner.embedders.1.model.ln_final.weight"],
+    );
+    std::fs::write(models.join("cut.safetensors"), b"\xff\xff").unwrap();
+    std::fs::write(models.join("old.ckpt"), b"pickle").unwrap();
+    let pipe = models.join("sd15-diffusers");
+    std::fs::create_dir_all(pipe.join("unet")).unwrap();
+    std::fs::write(pipe.join("model_index.json"), b"{}").unwrap();
+    checkpoint(
+        &pipe.join("unet/diffusion_pytorch_model.safetensors"),
+        &["down_blocks.0.attentions.0.proj_in.weight"],
+    );
+
+    let mut h = open(&root);
+    open_train(&mut h, runs.path());
+    focus(&mut h, "model.base");
+    h.chars(models.join("none-yet.safetensors").to_str().unwrap());
+    ctrl(&mut h, 'b');
+    assert_eq!(h.app.mode(), "picker");
+    // The model folders first: the typed value's folder leads.
+    let text = h.draw().to_string();
+    assert!(text.contains(models.to_str().unwrap()), "{text}");
+    h.key(KeyCode::Enter);
+    insta::with_settings!({filters => vec![(r"/\S*/models", "[TMP]/models")]}, {
+        insta::assert_snapshot!("train_base_picker", h.screen());
+    });
+
+    // Into a folder and back up to the model folders, the cursor on the one left.
+    h.key(KeyCode::Enter);
+    assert!(
+        h.draw()
+            .to_string()
+            .contains("no folders or model files here")
+    );
+    h.key(KeyCode::Backspace);
+    h.key(KeyCode::Backspace);
+    assert!(h.draw().to_string().contains("model folders"));
+    h.key(KeyCode::Enter);
+    // Folders first, then by name: loras/, cut, old.ckpt, sd15-diffusers, xl.
+    for _ in 0..3 {
+        h.key(KeyCode::Down);
+    }
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode(), "train");
+    let s = screen(&h);
+    let base = s.form.field("model.base").unwrap().text();
+    assert_eq!(base, pipe.to_str().unwrap());
+    assert_eq!(
+        s.checked.family,
+        Some(lorabench::dataset::buckets::Model::Sd15)
+    );
+    assert!(
+        s.base_note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("sd15")),
+        "{:?} {:?}",
+        s.base_note,
+        problems(&h)
+    );
+
+    // Esc leaves the field as it was.
+    ctrl(&mut h, 'b');
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode(), "train");
+    let base = screen(&h).form.field("model.base").unwrap().text();
+    assert_eq!(base, pipe.to_str().unwrap());
+}

@@ -43,6 +43,8 @@ pub enum FormId {
     Extract,
     TrainSave,
     TrainLoad,
+    /// The Train screen's base model, from the model picker.
+    TrainBase,
 }
 
 pub struct Field {
