@@ -537,12 +537,6 @@ fn the_samples_panel_shows_the_newest_and_browses_by_step_and_prompt() {
     // Back to the newest: following it again.
     h.key(KeyCode::Char(']'));
     assert!(h.screen().contains("step 30 · prompt 1 · newest"));
-    // The keys are in the help.
-    h.key(KeyCode::Char('?'));
-    let help = h.draw().to_string();
-    for k in ["[", "]", "{", "}"] {
-        assert!(help.lines().any(|l| l.contains(&format!(" {k} "))), "{k}: {help}");
-    }
 }
 
 #[test]
@@ -580,12 +574,10 @@ fn a_sample_that_does_not_decode_says_so_in_its_pane() {
     });
     let screen = h.screen();
     insta::assert_snapshot!("monitor_samples_undecodable", screen);
-    let name = sample_name(40, 0);
     assert!(
         screen.matches("sample/crash_000040").count() >= 2,
         "named in both its panes: {screen}"
     );
-    assert!(screen.contains(&name[..20]), "{screen}");
     // The others still draw, and the one before it shows.
     assert_eq!(colour_under(&mut h, " step 30 "), rgb(colour(30, 0)));
     h.key(KeyCode::Char('['));
