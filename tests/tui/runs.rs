@@ -457,7 +457,12 @@ fn colour(step: u64, prompt: u64) -> [u8; 3] {
 fn monitor_with_samples(
     w: u16,
     rows: u16,
-) -> (tempfile::TempDir, tempfile::TempDir, Harness, std::path::PathBuf) {
+) -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    Harness,
+    std::path::PathBuf,
+) {
     let (tmp, root) = dataset();
     let (runs, home) = runs_home();
     let id = RunId("20261201-110000-0b02".into());
@@ -546,8 +551,14 @@ fn side_by_side_shows_one_prompt_across_steps_and_follows_new_samples() {
     h.key(KeyCode::Char('s'));
     let screen = h.screen();
     insta::assert_snapshot!("monitor_samples_side_by_side", screen);
-    assert!(!screen.contains("Loss"), "the row takes the chart's place: {screen}");
-    assert_eq!(colour_under(&mut h, "prompt 1 · step 10"), rgb(colour(10, 1)));
+    assert!(
+        !screen.contains("Loss"),
+        "the row takes the chart's place: {screen}"
+    );
+    assert_eq!(
+        colour_under(&mut h, "prompt 1 · step 10"),
+        rgb(colour(10, 1))
+    );
     assert_eq!(colour_under(&mut h, " step 20 "), rgb(colour(20, 1)));
     assert_eq!(colour_under(&mut h, " step 30 "), rgb(colour(30, 1)));
     // A new sample of the prompt is drawn as it arrives: the row moves on by a step.

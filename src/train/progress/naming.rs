@@ -207,16 +207,32 @@ mod tests {
     #[test]
     fn sample_prompts() {
         let cases = [
-            (Kohya, "out/sample/tiny_000003_00_20261201193230_7.png", Some("0")),
-            (Kohya, "out/sample/my_lora_000500_01_20250101120000.png", Some("1")),
+            (
+                Kohya,
+                "out/sample/tiny_000003_00_20261201193230_7.png",
+                Some("0"),
+            ),
+            (
+                Kohya,
+                "out/sample/my_lora_000500_01_20250101120000.png",
+                Some("1"),
+            ),
             (Kohya, "out/sample/000500_12_20250101120000.png", Some("12")),
             // An epoch's sample still names its prompt.
-            (Kohya, "out/sample/my_lora_e000002_01_20250101120000_42.png", Some("1")),
+            (
+                Kohya,
+                "out/sample/my_lora_e000002_01_20250101120000_42.png",
+                Some("1"),
+            ),
             (Kohya, "out/sample/cat.png", None),
             (Builtin, "out/sample/tiny_000040_01.png", Some("1")),
             (Builtin, "out/sample/my_lora_001200_00.png", Some("0")),
             (Builtin, "out/sample/tiny_000040.png", None),
-            (AiToolkit, "o/samples/1724112345678__000000250_2.jpg", Some("2")),
+            (
+                AiToolkit,
+                "o/samples/1724112345678__000000250_2.jpg",
+                Some("2"),
+            ),
             (
                 Simpletuner,
                 "o/validation_images/step_500_validation_0_1024x1024.png",

@@ -107,10 +107,7 @@ impl<'a> Sheet<'a> {
             };
         };
         let list = &self.prompts[to].samples;
-        let at = list
-            .iter()
-            .rposition(|a| a.step <= step)
-            .unwrap_or(0);
+        let at = list.iter().rposition(|a| a.step <= step).unwrap_or(0);
         Pick {
             prompt: to,
             file: (at + 1 < list.len()).then(|| list[at].path.clone()),
@@ -158,7 +155,9 @@ mod tests {
 
     fn step_of(sheet: &Sheet, pick: &Pick) -> (Option<&'static str>, u64) {
         let a = sheet.get(pick).unwrap();
-        let key = ["0", "1", "10"].into_iter().find(|k| Some(*k) == a.prompt.as_deref());
+        let key = ["0", "1", "10"]
+            .into_iter()
+            .find(|k| Some(*k) == a.prompt.as_deref());
         (key, a.step.unwrap())
     }
 
@@ -169,7 +168,10 @@ mod tests {
         v.push(sample(5, None));
         let sheet = Sheet::of(&v);
         let keys: Vec<_> = sheet.prompts.iter().map(|p| p.key).collect();
-        assert_eq!(keys, [Some("0"), Some("1"), Some("10"), Some("validation"), None]);
+        assert_eq!(
+            keys,
+            [Some("0"), Some("1"), Some("10"), Some("validation"), None]
+        );
         let steps: Vec<_> = sheet.prompts[1].samples.iter().map(|a| a.step).collect();
         assert_eq!(steps, [Some(10), Some(30)]);
     }
@@ -201,14 +203,24 @@ mod tests {
         let sheet = Sheet::of(&v);
         let at20 = sheet.step(&Pick::default(), -1);
         let p1 = sheet.prompt(&at20, 1);
-        assert_eq!(step_of(&sheet, &p1), (Some("1"), 10), "prompt 1 has no step 20");
+        assert_eq!(
+            step_of(&sheet, &p1),
+            (Some("1"), 10),
+            "prompt 1 has no step 20"
+        );
         let p10 = sheet.prompt(&p1, 1);
         assert_eq!(step_of(&sheet, &p10), (Some("10"), 10));
         // It wraps, both ways.
         assert_eq!(sheet.prompt(&p10, 1).prompt, 0);
         assert_eq!(sheet.prompt(&at20, -1).prompt, 2);
         // Following the newest keeps following in the other prompt.
-        assert_eq!(sheet.prompt(&Pick::default(), 1), Pick { prompt: 1, file: None });
+        assert_eq!(
+            sheet.prompt(&Pick::default(), 1),
+            Pick {
+                prompt: 1,
+                file: None
+            }
+        );
     }
 
     #[test]

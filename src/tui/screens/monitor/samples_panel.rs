@@ -112,7 +112,11 @@ impl SamplesPanel {
 
     /// The panel under the files: a caption (step, prompt, where in the prompt) and the image.
     pub fn draw(&self, frame: &mut Frame, area: Rect, samples: &[Artifact], out: &Path, t: &Theme) {
-        let block = panel(Line::from(format!(" Samples ({}) ", samples.len())), false, t);
+        let block = panel(
+            Line::from(format!(" Samples ({}) ", samples.len())),
+            false,
+            t,
+        );
         frame.render_widget(block, area);
         let sheet = Sheet::of(samples);
         let (caption, image) = preview_areas(area);
@@ -128,12 +132,22 @@ impl SamplesPanel {
         } else {
             format!("{}/{n}", i + 1)
         });
-        frame.render_widget(Paragraph::new(Line::styled(words.join(" · "), t.dim)), caption);
+        frame.render_widget(
+            Paragraph::new(Line::styled(words.join(" · "), t.dim)),
+            caption,
+        );
         shown(frame, image, &self.preview, &a.path, out, t);
     }
 
     /// The picked prompt at its last steps (up to the picked one), oldest on the left.
-    pub fn draw_row(&self, frame: &mut Frame, area: Rect, samples: &[Artifact], out: &Path, t: &Theme) {
+    pub fn draw_row(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        samples: &[Artifact],
+        out: &Path,
+        t: &Theme,
+    ) {
         let sheet = Sheet::of(samples);
         let picked = sheet.row(&self.pick, fits(area));
         if picked.is_empty() {
