@@ -14,10 +14,10 @@ mod scene;
 #[path = "../../examples/make_sample_data/sets.rs"]
 mod sets;
 
+mod basics;
 mod buckets;
 mod cli_captions;
 mod cli_promises;
-mod basics;
 mod crash;
 mod kohya_buckets;
 mod kohya_tokens;

@@ -3,7 +3,6 @@
 //! dozens of links were most of CI's build time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
-
 mod convert;
 mod inspect;
 mod merge;

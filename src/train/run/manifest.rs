@@ -257,7 +257,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE), "schema: 9\nid: x\nsteps: {}\n").unwrap();
         let e = Manifest::read(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("newer lorabench (run format 9; this one reads 1)"), "{e}");
+        assert!(
+            e.contains("newer lorabench (run format 9; this one reads 1)"),
+            "{e}"
+        );
 
         std::fs::write(dir.path().join(FILE), "id: x\nname: [\n").unwrap();
         let e = Manifest::read(dir.path()).unwrap_err().to_string();
