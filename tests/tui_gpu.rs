@@ -90,10 +90,8 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
     std::fs::write(&gone, b"").unwrap();
     panel = wait_for_panel(&mut h, |p| p.join(" ").contains("couldn't communicate"));
     let text = panel.join("\n");
-    // It answered before: it is named as lost, with no figures left on it.
-    assert!(text.contains("gpu0 GeForce RTX 2080 lost"), "{text}");
-    assert!(!text.contains("util 86%"), "{text}");
-    assert!(text.contains("exit status: 9"), "{text}");
+    assert!(!text.contains("gpu0 GeForce"), "{text}");
+    assert!(p_joined(&panel).contains("exit status: 9"), "{text}");
     assert!(text.contains("cpu ") && text.contains("ram "), "{text}");
     assert!(
         h.draw().to_string().contains("Loss"),
@@ -120,4 +118,9 @@ fn wait_for_panel(h: &mut Harness, done: impl Fn(&[String]) -> bool) -> Vec<Stri
             return panel;
         }
     }
+}
+
+/// The panel's rows as one line: its reasons wrap at any word.
+fn p_joined(panel: &[String]) -> String {
+    panel.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
 }

@@ -2,7 +2,6 @@
 //! libloading, so nothing links against the driver and a box without one builds and runs),
 //! then `nvidia-smi --query-gpu ... --format=csv`, then none.
 
-use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 use nvml_wrapper::Nvml;
@@ -47,44 +46,14 @@ pub struct Report {
     pub gpus: Vec<Gpu>,
     /// Why a source was not used (NVML not loadable, nvidia-smi missing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<Note>,
-}
-
-/// Why a source was not used: in full (the loader's or nvidia-smi's own words), and in a few
-/// words for a narrow panel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(into = "String")]
-pub struct Note {
-    pub short: String,
-    pub full: String,
-}
-
-impl Note {
-    fn new(short: impl Into<String>, full: impl Into<String>) -> Note {
-        Note {
-            short: short.into(),
-            full: full.into(),
-        }
-    }
-}
-
-impl From<Note> for String {
-    fn from(n: Note) -> String {
-        n.full
-    }
-}
-
-impl std::fmt::Display for Note {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.full)
-    }
+    pub notes: Vec<String>,
 }
 
 /// Keeps NVML open between samples (loading it costs milliseconds; the Monitor screen samples
 /// every second).
 pub struct Sampler {
     nvml: Option<Nvml>,
-    nvml_error: Option<Note>,
+    nvml_error: Option<String>,
 }
 
 impl Sampler {
@@ -101,10 +70,7 @@ impl Sampler {
             },
             Err(e) => Sampler {
                 nvml: None,
-                nvml_error: Some(Note::new(
-                    "NVML not loadable",
-                    format!("NVML not available: {e}"),
-                )),
+                nvml_error: Some(format!("NVML not available: {e}")),
             },
         }
     }
@@ -119,10 +85,7 @@ impl Sampler {
         if let Some(nvml) = &self.nvml {
             match from_nvml(nvml) {
                 Ok(report) => return report,
-                Err(e) => notes.push(Note::new(
-                    "NVML query failed",
-                    format!("NVML query failed: {e}"),
-                )),
+                Err(e) => notes.push(format!("NVML query failed: {e}")),
             }
         }
         notes.extend(self.nvml_error.clone());
@@ -185,35 +148,22 @@ fn from_nvml(nvml: &Nvml) -> Result<Report, nvml_wrapper::error::NvmlError> {
 
 const QUERY: &str = "index,name,uuid,memory.total,memory.used,utilization.gpu,temperature.gpu,power.draw,driver_version";
 
-fn from_nvidia_smi() -> Result<Report, Note> {
+fn from_nvidia_smi() -> Result<Report, String> {
     let out = Command::new("nvidia-smi")
         .arg(format!("--query-gpu={QUERY}"))
         .arg("--format=csv,noheader,nounits")
         .output()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Note::new("nvidia-smi not on PATH", "nvidia-smi not found on PATH")
-            }
-            _ => Note::new(
-                "nvidia-smi not runnable",
-                format!("nvidia-smi not runnable: {e}"),
-            ),
+            std::io::ErrorKind::NotFound => "nvidia-smi not found on PATH".to_string(),
+            _ => format!("nvidia-smi not runnable: {e}"),
         })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let msg = String::from_utf8_lossy(&out.stdout);
-        let short = match (out.status.code(), out.status.signal()) {
-            (Some(c), _) => format!("nvidia-smi failed, exit {c}"),
-            (None, Some(s)) => format!("nvidia-smi killed, signal {s}"),
-            (None, None) => "nvidia-smi failed".into(),
-        };
-        return Err(Note::new(
-            short,
-            format!(
-                "nvidia-smi failed ({}): {}",
-                out.status,
-                format!("{} {}", msg.trim(), err.trim()).trim()
-            ),
+        return Err(format!(
+            "nvidia-smi failed ({}): {}",
+            out.status,
+            format!("{} {}", msg.trim(), err.trim()).trim()
         ));
     }
     let (gpus, driver) = parse_smi_csv(&String::from_utf8_lossy(&out.stdout));

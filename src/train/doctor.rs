@@ -114,14 +114,7 @@ fn gpu_check(r: &gpu::Report) -> Check {
         Source::None => Check::new(
             "gpu",
             Level::Warning,
-            format!(
-                "no NVIDIA GPU found ({})",
-                r.notes
-                    .iter()
-                    .map(|n| n.full.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+            format!("no NVIDIA GPU found ({})", r.notes.join("; ")),
         )
         .fix("training will run on the CPU, very slowly; on a GPU box install the NVIDIA driver and check that `nvidia-smi` works"),
         _ if r.gpus.is_empty() => Check::new("gpu", Level::Warning, "the NVIDIA driver answers but lists no GPU")

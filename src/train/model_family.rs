@@ -26,9 +26,6 @@ pub enum FamilyError {
     Unsupported { path: PathBuf, family: String },
 }
 
-/// The family name [`FamilyError::Unsupported`] gives Stable Diffusion 2 checkpoints.
-pub const SD2: &str = "Stable Diffusion 2";
-
 /// A tensor name with its shape where the header says.
 struct Tensor {
     name: String,
@@ -148,7 +145,7 @@ fn classify(path: &Path, tensors: &[Tensor]) -> Result<Model, FamilyError> {
     if starts("cond_stage_model.model.") {
         return Err(FamilyError::Unsupported {
             path: path.to_path_buf(),
-            family: SD2.into(),
+            family: "Stable Diffusion 2".into(),
         });
     }
     let cross = tensors
@@ -158,7 +155,7 @@ fn classify(path: &Path, tensors: &[Tensor]) -> Result<Model, FamilyError> {
     if cross == Some(1024) {
         return Err(FamilyError::Unsupported {
             path: path.to_path_buf(),
-            family: SD2.into(),
+            family: "Stable Diffusion 2".into(),
         });
     }
     if starts("cond_stage_model.transformer.")

@@ -3,7 +3,7 @@
 //! the generator that wrote them is deterministic; the curated set meets its promises.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
-use crate::{scene, sets};
+use crate::sets;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -6,11 +6,6 @@
 //! Points are grouped in blocks of [`BLOCK`]; a segment tree over the blocks holds each node's
 //! min, max and sum, and a column's range is its partial blocks scanned plus whole blocks
 //! looked up in the tree.
-//!
-//! [`Columns`] keeps one summary between frames: a chart redrawn over the same range costs
-//! nothing here, and points appended to a live run recompute only the columns they reach.
-
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Points per block: a column's two partial blocks cost at most this each.
 const BLOCK: usize = 32;
@@ -67,45 +62,13 @@ impl Agg {
 }
 
 /// Values by step, steps never decreasing.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct Series {
-    /// Which series this is, for [`Columns`]: a new or cloned series gets a new one, so a
-    /// summary kept for another series is never taken for this one's.
-    id: u64,
     steps: Vec<u64>,
     values: Vec<f64>,
     /// Leaves from `cap`: one per block; node `i` merges `2i` and `2i + 1`.
     tree: Vec<Agg>,
     cap: usize,
-}
-
-fn next_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-impl Default for Series {
-    fn default() -> Series {
-        Series {
-            id: next_id(),
-            steps: Vec::new(),
-            values: Vec::new(),
-            tree: Vec::new(),
-            cap: 0,
-        }
-    }
-}
-
-impl Clone for Series {
-    fn clone(&self) -> Series {
-        Series {
-            id: next_id(),
-            steps: self.steps.clone(),
-            values: self.values.clone(),
-            tree: self.tree.clone(),
-            cap: self.cap,
-        }
-    }
 }
 
 impl Series {
@@ -203,69 +166,27 @@ impl Series {
 
     /// Steps `lo..=hi` in `n` equal columns, each summarised (`None`: no point in it).
     pub fn columns(&self, lo: u64, hi: u64, n: usize) -> Vec<Option<Bucket>> {
-        let mut out = Vec::new();
-        self.fill(lo, hi, n, 0, &mut out);
-        out
-    }
-
-    /// Columns `from..n` of [`Series::columns`] written over `out[from..]` (`out` keeps its
-    /// first `from`).
-    fn fill(&self, lo: u64, hi: u64, n: usize, from: usize, out: &mut Vec<Option<Bucket>>) {
-        out.truncate(from);
         if n == 0 || hi < lo {
-            out.clear();
-            return;
+            return Vec::new();
         }
         let width = (hi - lo + 1) as f64 / n as f64;
         let edge = |c: usize| -> usize {
             let step = lo as f64 + width * c as f64;
             self.steps.partition_point(|&s| (s as f64) < step)
         };
-        let mut start = edge(from);
-        out.extend((from..n).map(|c| {
-            let end = if c + 1 == n {
-                self.steps.partition_point(|&s| s <= hi)
-            } else {
-                edge(c + 1)
-            };
-            let b = self.range(start, end).bucket();
-            start = end;
-            b
-        }));
-    }
-}
-
-/// One series' columns kept between frames: computed again only when the range, the number
-/// of columns or the series change; points appended since recompute only the columns from
-/// the one the first new point falls in.
-#[derive(Debug, Clone, Default)]
-pub struct Columns {
-    /// Series id, range, column count and point count the columns were made for.
-    key: Option<(u64, u64, u64, usize, usize)>,
-    cols: Vec<Option<Bucket>>,
-}
-
-impl Columns {
-    /// [`Series::columns`] of `s`, from what was kept where it still holds.
-    pub fn get(&mut self, s: &Series, lo: u64, hi: u64, n: usize) -> &[Option<Bucket>] {
-        let from = match self.key {
-            Some((id, l, h, k, len)) if (id, l, h, k) == (s.id, lo, hi, n) && len <= s.len() => {
-                match s.steps.get(len) {
-                    None => return &self.cols,
-                    // Steps never decrease: the columns before the one holding the first new
-                    // step (one more for the rounding of the edges) hold no new point.
-                    Some(&step) => {
-                        let width = (hi - lo + 1) as f64 / n as f64;
-                        let c = (step.saturating_sub(lo) as f64 / width) as usize;
-                        c.saturating_sub(1).min(self.cols.len())
-                    }
-                }
-            }
-            _ => 0,
-        };
-        s.fill(lo, hi, n, from, &mut self.cols);
-        self.key = Some((s.id, lo, hi, n, s.len()));
-        &self.cols
+        let mut start = edge(0);
+        (0..n)
+            .map(|c| {
+                let end = if c + 1 == n {
+                    self.steps.partition_point(|&s| s <= hi)
+                } else {
+                    edge(c + 1)
+                };
+                let b = self.range(start, end).bucket();
+                start = end;
+                b
+            })
+            .collect()
     }
 }
 
@@ -362,52 +283,6 @@ mod tests {
                 ));
             }
         }
-    }
-
-    #[test]
-    fn kept_columns_follow_appended_points_and_range_changes() {
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let mut points = Vec::new();
-        let mut s = Series::new();
-        let mut kept = Columns::default();
-        let mut step = 0;
-        // Appends in uneven batches, with repeated steps, under a fixed range and under ranges
-        // that change (zoom, scroll), some before and some past the newest point.
-        for round in 0..60 {
-            for _ in 0..(next() * 90.0) as usize {
-                step += (next() * 3.0) as u64;
-                let v = 1.0 / (1.0 + step as f64 / 300.0) + 0.1 * next();
-                assert!(s.push(step, v));
-                points.push((step, v));
-            }
-            let (lo, hi, n) = match round % 6 {
-                0..=2 => (0, 3_000, 97),
-                3 => (step / 2, step + 5, 40),
-                4 => (step / 4, step / 2 + 1, 40),
-                _ => (0, 3_000, 200),
-            };
-            for _ in 0..2 {
-                let got = kept.get(&s, lo, hi, n).to_vec();
-                assert!(
-                    close(&got, &direct(&points, lo, hi, n)),
-                    "round {round}: lo {lo} hi {hi} n {n}"
-                );
-            }
-        }
-        // Another series of the same length is not taken for the kept one.
-        let mut other = Series::new();
-        for &(st, _) in &points {
-            other.push(st, 7.0);
-        }
-        let got = kept.get(&other, 0, 3_000, 200);
-        assert!(got.iter().flatten().all(|b| b.min == 7.0 && b.max == 7.0));
-        assert!(got.iter().flatten().count() > 0);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! The step a trainer writes into its checkpoint and sample file names (trainers.md §4.4, 5.3,
 //! 6.3, 7.3, 8.3), so a checkpoint or sample found on disk or named in a log can be placed on the
-//! loss curve; and the prompt a sample was made from, so one prompt can be followed across steps.
+//! loss curve.
 
-use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -28,12 +27,10 @@ static ONETRAINER: Pattern =
     LazyLock::new(|| re(r"-(?:save|backup|training-sample)-(\d+)-(\d+)-(\d+)(?:\.\w+)?/?$"));
 static KOHYA_SAMPLE: Pattern =
     LazyLock::new(|| re(r"(?:^|_)(e?)(\d{6,})_(\d{2,})_\d{14}(?:_\d+)?\.png$"));
-/// The built-in trainer's, `<name>_<step:06>_<prompt:02>.png` (src/trainer/sample.rs).
-static BUILTIN_SAMPLE: Pattern = LazyLock::new(|| re(r"(?:^|_)(\d{6,})_(\d{2,})\.png$"));
 static AI_TOOLKIT_SAMPLE: Pattern =
-    LazyLock::new(|| re(r"^\d+__(\d{9})_(\d+)\.(?:jpg|jpeg|png|webp)$"));
+    LazyLock::new(|| re(r"^\d+__(\d{9})_\d+\.(?:jpg|jpeg|png|webp)$"));
 static SIMPLETUNER_SAMPLE: Pattern =
-    LazyLock::new(|| re(r"^step_(\d+)_(.+)_\d+_(?:\d+x\d+|unknown)\.(?:png|webp|jpe?g)$"));
+    LazyLock::new(|| re(r"^step_(\d+)_.+_\d+_(?:\d+x\d+|unknown)\.(?:png|webp|jpe?g)$"));
 
 fn first_number(re: &Pattern, text: &str) -> Option<u64> {
     re.as_ref()?.captures(text)?.get(1)?.as_str().parse().ok()
@@ -76,31 +73,10 @@ pub fn sample_step(trainer: TrainerId, file_name: &str) -> Option<u64> {
             }
             c.get(2)?.as_str().parse().ok()
         }
-        TrainerId::Builtin => first_number(&BUILTIN_SAMPLE, file_name),
         TrainerId::AiToolkit => first_number(&AI_TOOLKIT_SAMPLE, file_name),
         TrainerId::Simpletuner => first_number(&SIMPLETUNER_SAMPLE, file_name),
         TrainerId::Onetrainer if file_name.contains("-training-sample-") => {
             first_number(&ONETRAINER, file_name)
-        }
-        _ => None,
-    }
-}
-
-/// The prompt a sample image was made from: its index in the prompt list (`"0"`, `"1"`, as
-/// kohya, the built-in trainer and ai-toolkit number them), SimpleTuner's prompt key, or
-/// OneTrainer's per-prompt folder (`<i> - <prompt>`).
-pub fn sample_prompt(trainer: TrainerId, path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
-    let group = |re: &Pattern, i| Some(re.as_ref()?.captures(name)?.get(i)?.as_str().to_string());
-    // Indices are written zero-padded; `"00"` and `"0"` are the same prompt.
-    let index = |re: &Pattern, i| group(re, i)?.parse::<u64>().ok().map(|n| n.to_string());
-    match trainer {
-        TrainerId::Kohya => index(&KOHYA_SAMPLE, 3),
-        TrainerId::Builtin => index(&BUILTIN_SAMPLE, 2),
-        TrainerId::AiToolkit => index(&AI_TOOLKIT_SAMPLE, 2),
-        TrainerId::Simpletuner => group(&SIMPLETUNER_SAMPLE, 2),
-        TrainerId::Onetrainer if name.contains("-training-sample-") => {
-            Some(path.parent()?.file_name()?.to_str()?.to_string())
         }
         _ => None,
     }
@@ -194,68 +170,10 @@ mod tests {
                 "2025-01-01_12-00-00-training-sample-1500-3-120.jpg",
                 Some(1500),
             ),
-            (Builtin, "tiny_000040_01.png", Some(40)),
-            (Builtin, "my_lora_001200_00.png", Some(1200)),
-            (Builtin, "tiny.png", None),
             (Diffusers, "image_0.png", None),
         ];
         for (t, name, step) in cases {
             assert_eq!(sample_step(t, name), step, "{t} {name}");
-        }
-    }
-
-    #[test]
-    fn sample_prompts() {
-        let cases = [
-            (
-                Kohya,
-                "out/sample/tiny_000003_00_20261201193230_7.png",
-                Some("0"),
-            ),
-            (
-                Kohya,
-                "out/sample/my_lora_000500_01_20250101120000.png",
-                Some("1"),
-            ),
-            (Kohya, "out/sample/000500_12_20250101120000.png", Some("12")),
-            // An epoch's sample still names its prompt.
-            (
-                Kohya,
-                "out/sample/my_lora_e000002_01_20250101120000_42.png",
-                Some("1"),
-            ),
-            (Kohya, "out/sample/cat.png", None),
-            (Builtin, "out/sample/tiny_000040_01.png", Some("1")),
-            (Builtin, "out/sample/my_lora_001200_00.png", Some("0")),
-            (Builtin, "out/sample/tiny_000040.png", None),
-            (
-                AiToolkit,
-                "o/samples/1724112345678__000000250_2.jpg",
-                Some("2"),
-            ),
-            (
-                Simpletuner,
-                "o/validation_images/step_500_validation_0_1024x1024.png",
-                Some("validation"),
-            ),
-            (
-                Simpletuner,
-                "o/validation_images/step_12_my_prompt_key_1_64x64.webp",
-                Some("my_prompt_key"),
-            ),
-            (
-                Onetrainer,
-                "ws/samples/1 - a red cat/2025-01-01_12-00-00-training-sample-1500-3-120.jpg",
-                Some("1 - a red cat"),
-            ),
-            (Command, "out/img-000040.png", None),
-        ];
-        for (t, path, prompt) in cases {
-            assert_eq!(
-                sample_prompt(t, Path::new(path)).as_deref(),
-                prompt,
-                "{t} {path}"
-            );
         }
     }
 }

@@ -12,7 +12,6 @@ pub mod logs;
 pub mod manifest;
 pub mod proc;
 pub mod resume;
-pub mod samples;
 pub mod status;
 pub mod summary;
 

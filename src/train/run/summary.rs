@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::logs::tail_bytes;
@@ -13,7 +12,7 @@ use super::manifest::{DatasetRef, Manifest};
 use super::status::{State, Status};
 use super::{Home, RunError, RunId};
 use crate::train::progress::naming::{
-    checkpoint_epoch, checkpoint_step, numbered_step, sample_prompt, sample_step,
+    checkpoint_epoch, checkpoint_step, numbered_step, sample_step,
 };
 use crate::train::progress::{Update, parser_for};
 use crate::train::supervisor::TRAIN_LOG;
@@ -107,9 +106,6 @@ pub struct Artifact {
     /// For a save named by its epoch only (kohya's `<name>-000003`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
-    /// For a sample: the prompt it was made from (`naming::sample_prompt`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prompt: Option<String>,
     pub size: u64,
 }
 
@@ -136,12 +132,11 @@ pub struct Detail {
     pub attached_log: Option<PathBuf>,
 }
 
-/// Every run, oldest first. The folders are read in parallel: each is a few small files, and
-/// with hundreds of runs the waits on the file system add up.
+/// Every run, oldest first.
 pub fn list(home: &Home, opts: &ReadOptions) -> Result<Vec<Entry>, RunError> {
     Ok(home
         .run_ids()?
-        .par_iter()
+        .iter()
         .map(|id| match summary(home, id, opts) {
             Ok(s) => Entry::Run(Box::new(s)),
             Err(e) => Entry::Unreadable {
@@ -363,7 +358,6 @@ fn artifacts(
             path: path.to_path_buf(),
             step,
             epoch,
-            prompt: sample.then(|| sample_prompt(trainer, path)).flatten(),
             size: entry.metadata().map(|m| m.len()).unwrap_or(0),
         };
         if sample {

@@ -43,8 +43,6 @@ pub enum FormId {
     Extract,
     TrainSave,
     TrainLoad,
-    /// The Train screen's base model, from the model picker.
-    TrainBase,
 }
 
 pub struct Field {

@@ -1,10 +1,8 @@
-//! The pop-ups a screen may open over its body: a form, a model file picker, or a change
-//! preview. Each has its own
+//! The pop-ups a screen may open over its body: a form, or a change preview. Each has its own
 //! keymap mode, commands and drawing; `screen::handle` routes keys to the open one, so the
 //! screens never dispatch to them by hand.
 
 pub mod form;
-pub mod picker;
 pub mod preview;
 
 use ratatui::Frame;
@@ -14,12 +12,10 @@ use crate::tui::command::Command;
 use crate::tui::theme::Theme;
 
 use form::{Form, FormId, Values};
-use picker::Picker;
 use preview::Preview;
 
 pub enum Popup {
     Form(Form),
-    Picker(Picker),
     Preview(Preview),
 }
 
@@ -27,8 +23,7 @@ pub enum Popup {
 pub enum Handled {
     /// It is still open (or was cancelled and closed): nothing more to do.
     Stay,
-    /// The form was submitted, or the picker chose a path: the screen checks the values (see
-    /// [`finish`]).
+    /// The form was submitted: the screen checks the values (see [`finish`]).
     Submit(Values),
     /// The preview was accepted: write it.
     Apply(Preview),
@@ -38,7 +33,6 @@ impl Popup {
     pub fn mode(&self) -> &'static str {
         match self {
             Popup::Form(_) => form::MODE,
-            Popup::Picker(_) => picker::MODE,
             Popup::Preview(_) => preview::MODE,
         }
     }
@@ -46,7 +40,6 @@ impl Popup {
     pub fn commands(&self) -> Vec<Command> {
         match self {
             Popup::Form(_) => Form::commands(),
-            Popup::Picker(_) => Picker::commands(),
             Popup::Preview(_) => Preview::commands(),
         }
     }
@@ -54,7 +47,6 @@ impl Popup {
     pub fn draw(&self, frame: &mut Frame, t: &Theme) {
         match self {
             Popup::Form(f) => f.draw(frame, t),
-            Popup::Picker(p) => p.draw(frame, t),
             Popup::Preview(p) => p.draw(frame, t),
         }
     }
@@ -71,14 +63,6 @@ pub fn key(slot: &mut Option<Popup>, action: Option<&str>, key: KeyEvent) -> Opt
             }
             form::Outcome::Submit(values) => Handled::Submit(values),
         },
-        Popup::Picker(p) => match p.event(action) {
-            picker::Outcome::Stay => Handled::Stay,
-            picker::Outcome::Cancel => {
-                *slot = None;
-                Handled::Stay
-            }
-            picker::Outcome::Pick(values) => Handled::Submit(values),
-        },
         Popup::Preview(p) => match p.event(action) {
             preview::Outcome::Stay => Handled::Stay,
             preview::Outcome::Cancel => {
@@ -94,17 +78,12 @@ pub fn key(slot: &mut Option<Popup>, action: Option<&str>, key: KeyEvent) -> Opt
     Some(handled)
 }
 
-/// After a submit: a refusal stays in the form (it says why); success closes it (or the
-/// picker), unless the submit already opened the next step (a preview).
+/// After a submit: a refusal stays in the form (it says why); success closes it, unless the
+/// submit already opened the next step (a preview).
 pub fn finish<E: Default>(slot: &mut Option<Popup>, id: FormId, result: Result<E, String>) -> E {
     match result {
         Ok(effects) => {
-            let done = match slot {
-                Some(Popup::Form(f)) => f.id == id,
-                Some(Popup::Picker(p)) => p.id == id,
-                _ => false,
-            };
-            if done {
+            if matches!(slot, Some(Popup::Form(f)) if f.id == id) {
                 *slot = None;
             }
             effects

@@ -78,25 +78,13 @@ pub struct RunsScreen {
     asking: Option<RunId>,
     /// Streams what the stop does; ends with the state the run ended in.
     stopping: Job<String, (RunId, State)>,
-    /// `None` while it is away adding watches (or when it could not start).
     watcher: Option<RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
-    /// The folders the last arming was for (some may have refused a watch).
-    asked: BTreeSet<PathBuf>,
-    arming: Job<(), Armed>,
     /// Ticks while some run is live, for the stall look.
     ticker: Job<(), ()>,
     tx: Option<Sender<Msg>>,
     /// Per live run: whether its log was quiet for the stall timeout at the last look.
     quiet: BTreeMap<String, bool>,
-}
-
-/// The watcher back from adding watches, with the folders it now watches.
-struct Armed {
-    watcher: RecommendedWatcher,
-    watched: BTreeSet<PathBuf>,
-    /// Whether these were the screen's first watches.
-    first: bool,
 }
 
 /// How often live runs are looked at for a quiet log (one stat per live run).
@@ -131,8 +119,6 @@ impl RunsScreen {
             stopping: Job::new(),
             watcher: None,
             watched: BTreeSet::new(),
-            asked: BTreeSet::new(),
-            arming: Job::new(),
             ticker: Job::new(),
             tx: None,
             quiet: BTreeMap::new(),
@@ -240,7 +226,9 @@ impl RunsScreen {
     /// at the top of a run folder; the dataset snapshots below need no watch). While the runs
     /// folder does not exist yet, its nearest existing parent is watched for it to appear.
     fn arm(&mut self) {
-        let Some(home) = &self.home else { return };
+        let (Some(home), Some(w)) = (&self.home, &mut self.watcher) else {
+            return;
+        };
         let runs = home.runs_dir();
         let mut want: BTreeSet<PathBuf> = BTreeSet::new();
         if runs.is_dir() {
@@ -249,51 +237,16 @@ impl RunsScreen {
         } else if let Some(parent) = runs.ancestors().skip(1).find(|p| p.is_dir()) {
             want.insert(parent.to_path_buf());
         }
-        // No watcher (it could not start), or it is away adding watches: the re-read when it
-        // comes back arms it again. A folder that could not be watched is not asked again
-        // until the folders wanted change.
-        let Some(tx) = &self.tx else { return };
-        if want == self.asked || self.watcher.is_none() {
-            return;
+        for gone in self.watched.difference(&want) {
+            let _ = w.unwatch(gone);
         }
-        let Some(mut w) = self.watcher.take() else {
-            return;
-        };
-        self.asked.clone_from(&want);
-        let had = std::mem::take(&mut self.watched);
-        // Each watch added is a round trip to notify's thread (500 runs, 500 of them): they are
-        // added on a thread of their own, so the list is drawn without waiting for them.
-        let started = self.arming.start(tx, "runs-watch", move |_| {
-            for gone in had.difference(&want) {
-                let _ = w.unwatch(gone);
+        let mut watched = BTreeSet::new();
+        for dir in want {
+            if self.watched.contains(&dir) || w.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
+                watched.insert(dir);
             }
-            let mut watched = BTreeSet::new();
-            for dir in want {
-                if had.contains(&dir) || w.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
-                    watched.insert(dir);
-                }
-            }
-            Ok(Armed {
-                watcher: w,
-                watched,
-                first: had.is_empty(),
-            })
-        });
-        if let Err(e) = started {
-            self.error = Some(format!("not watching the runs folder: {e}"));
         }
-    }
-
-    /// The watcher came back from adding watches. After the first ones, the runs are read
-    /// again: what changed while they were being added was not seen.
-    fn armed(&mut self, a: Armed) {
-        self.watcher = Some(a.watcher);
-        self.watched = a.watched;
-        if a.first {
-            self.relist();
-        } else {
-            self.arm();
-        }
+        self.watched = watched;
     }
 
     /// Files changed under a watched folder: re-read the runs they belong to, or the whole
@@ -392,7 +345,6 @@ impl Drop for RunsScreen {
         // A stop under way goes on in the core's own steps; only its messages are dropped.
         self.stopping.drop_run();
         self.ticker.drop_run();
-        self.arming.drop_run();
     }
 }
 
@@ -471,12 +423,6 @@ impl Screen for RunsScreen {
                 if let Some(Msg::Watched(paths)) = msg.as_ref() {
                     let paths = paths.clone();
                     self.changed(&paths);
-                    return Vec::new();
-                }
-                if let Some(update) = self.arming.take(msg) {
-                    if let Update::Done(Ok(a)) = update {
-                        self.armed(a);
-                    }
                     return Vec::new();
                 }
                 if let Some(update) = self.ticker.take(msg) {

@@ -15,7 +15,6 @@ use ratatui::layout::Rect;
 
 use crate::dataset::lint::{self, LintOptions, LintReport};
 use crate::train::config::{self, Problem, UserConfig};
-use crate::train::model_folders::Places;
 use crate::train::prepare;
 use crate::train::run::{Home, RunId};
 use crate::train::start;
@@ -23,7 +22,6 @@ use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
 use crate::tui::popups::Popup;
 use crate::tui::popups::form::{Form, FormId, Values};
-use crate::tui::popups::picker::Picker;
 use crate::tui::screen::{Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen};
 use crate::tui::widgets::line_input;
 use crate::tui::widgets::panel::human_size;
@@ -53,7 +51,6 @@ train:
     launch: Ctrl-r
     save: Ctrl-s
     load: Ctrl-o
-    pick-base: Ctrl-b
     force: Ctrl-f
     queue: Ctrl-t
     scroll-down: PageDown
@@ -71,7 +68,6 @@ const PLAN: &str = "plan";
 const LAUNCH: &str = "launch";
 const SAVE: &str = "save";
 const LOAD: &str = "load";
-const PICK_BASE: &str = "pick-base";
 const FORCE: &str = "force";
 const QUEUE: &str = "queue";
 const SCROLL_DOWN: &str = "scroll-down";
@@ -255,7 +251,11 @@ impl TrainScreen {
         });
         match started {
             Ok(s) => {
-                let text = format!("launched run {} in {} (R lists it)", s.id, s.dir.display());
+                let text = format!(
+                    "launched run {} in {} (R lists it)",
+                    s.id,
+                    s.dir.display()
+                );
                 self.launched = Some(s.id);
                 self.refused = None;
                 vec![Effect::status(Level::Info, text)]
@@ -319,14 +319,6 @@ impl TrainScreen {
             }
             LOAD => {
                 self.popup = Some(Popup::Form(self.path_form(FormId::TrainLoad)));
-                Vec::new()
-            }
-            PICK_BASE => {
-                let current = self.form.field("model.base").map(|f| f.text());
-                let current = current.filter(|c| !c.is_empty()).map(PathBuf::from);
-                let places = Places::from_env(current, self.form.cwd.clone());
-                let picker = Picker::new(FormId::TrainBase, "Base model", &places);
-                self.popup = Some(Popup::Picker(picker));
                 Vec::new()
             }
             FORCE => {
@@ -414,8 +406,6 @@ impl Screen for TrainScreen {
                 .bar("save", 2)
                 .off_if(self.checked.resolved.is_none(), blocked),
             Command::new(LOAD, "load a config YAML").bar("load", 2),
-            Command::new(PICK_BASE, "pick the base model from the model folders")
-                .bar("pick model", 2),
             Command::new(
                 FORCE,
                 if self.force {
@@ -433,14 +423,7 @@ impl Screen for TrainScreen {
                     "wait when the GPU is busy (--queue)"
                 },
             )
-            .bar(
-                if self.queue {
-                    "queue: on"
-                } else {
-                    "queue: off"
-                },
-                3,
-            ),
+            .bar(if self.queue { "queue: on" } else { "queue: off" }, 3),
             Command::new(SCROLL_DOWN, "scroll the plan / lint down"),
             Command::new(SCROLL_UP, "scroll the plan / lint up"),
             Command::new(nav::HELP, "all keys").bar("help", 0),
@@ -501,14 +484,6 @@ impl Screen for TrainScreen {
                     Level::Info,
                     format!("saved {}", path.display()),
                 )])
-            }
-            FormId::TrainBase => {
-                if let Some(f) = self.form.field_mut("model.base") {
-                    f.input = line_input::new(text);
-                }
-                self.focus = CHOICES;
-                self.changed(ctx);
-                Ok(vec![Effect::Status(None)])
             }
             FormId::TrainLoad => {
                 std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;

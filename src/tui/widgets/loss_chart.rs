@@ -1,7 +1,6 @@
 //! The loss chart: the raw loss as a min–max band per column, its moving average over it, and
-//! the learning rate on a second axis (its scale on the right). Drawn from per-column
-//! summaries kept in a [`Cache`] between frames, so a frame costs about its width, whatever
-//! the number of points.
+//! the learning rate on a second axis (its scale on the right). Drawn from
+//! [`Series::columns`], so a frame costs about its width, whatever the number of points.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -11,7 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::canvas::{Canvas, Line as Stroke};
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::train::metrics::series::{Bucket, Columns, Series};
+use crate::train::metrics::series::{Bucket, Series};
 use crate::tui::theme::Theme;
 
 /// What the chart shows.
@@ -28,14 +27,6 @@ pub struct Data<'a> {
     pub loss: &'a Series,
     pub ema: &'a Series,
     pub lr: &'a Series,
-}
-
-/// The columns of the last frame, one set per curve; the chart's owner keeps it.
-#[derive(Debug, Clone, Default)]
-pub struct Cache {
-    loss: Columns,
-    ema: Columns,
-    lr: Columns,
 }
 
 /// Width of the value labels on each side.
@@ -81,15 +72,7 @@ fn fg(style: ratatui::style::Style, or: Color) -> Color {
     style.fg.unwrap_or(or)
 }
 
-pub fn draw(
-    frame: &mut Frame,
-    area: Rect,
-    block: Block,
-    data: &Data,
-    view: View,
-    t: &Theme,
-    cache: &mut Cache,
-) {
+pub fn draw(frame: &mut Frame, area: Rect, block: Block, data: &Data, view: View, t: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.width <= 2 * LABEL + 4 || inner.height < 4 {
@@ -103,19 +86,19 @@ pub fn draw(
     );
     // Braille: two dots a cell across.
     let n = usize::from(plot.width) * 2;
-    let loss = cache.loss.get(data.loss, view.lo, view.hi, n);
-    let Some((y0, y1)) = range(loss, view.log) else {
+    let loss = data.loss.columns(view.lo, view.hi, n);
+    let Some((y0, y1)) = range(&loss, view.log) else {
         let text = Paragraph::new(Line::styled("no loss reported yet", t.dim));
         frame.render_widget(text, plot);
         return;
     };
     let ema = if view.ema {
-        cache.ema.get(data.ema, view.lo, view.hi, n)
+        data.ema.columns(view.lo, view.hi, n)
     } else {
-        &[]
+        Vec::new()
     };
-    let lr = cache.lr.get(data.lr, view.lo, view.hi, n);
-    let lr_range = range(lr, false);
+    let lr = data.lr.columns(view.lo, view.hi, n);
+    let lr_range = range(&lr, false);
     let (band, line, lr_colour) = (
         fg(t.dim, Color::DarkGray),
         fg(t.accent, Color::Cyan),
@@ -148,12 +131,12 @@ pub fn draw(
                     ctx.draw(&Stroke::new(w[0].0, w[0].1, w[1].0, w[1].1, c));
                 }
             };
-            poly(ctx, &means(ema, &|v| scaled(v, view.log)), line);
+            poly(ctx, &means(&ema, &|v| scaled(v, view.log)), line);
             if let Some((l0, l1)) = lr_range {
                 ctx.layer();
                 let span = (l1 - l0).max(1e-30);
                 let to_y = |v: f64| Some(y0 + (v - l0) / span * (y1 - y0));
-                poly(ctx, &means(lr, &to_y), lr_colour);
+                poly(ctx, &means(&lr, &to_y), lr_colour);
             }
         });
     frame.render_widget(canvas, plot);

@@ -34,8 +34,6 @@ pub struct Machine {
 /// A GPU's last samples, as fractions of the whole; `None` where it was not answered.
 #[derive(Debug, Default)]
 struct Trace {
-    /// Its name when it last answered, to say which GPU was lost.
-    name: String,
     vram: VecDeque<Option<f64>>,
     util: VecDeque<Option<f64>>,
 }
@@ -67,9 +65,7 @@ impl MachinePanel {
                 _ => None,
             };
             let util = g.utilization.map(|u| f64::from(u) / 100.0);
-            let trace = self.history.entry(g.index).or_default();
-            trace.name.clone_from(&g.name);
-            trace.push(vram, util);
+            self.history.entry(g.index).or_default().push(vram, util);
         }
         // A GPU that did not answer this time leaves a gap, not a stale line.
         for (index, trace) in &mut self.history {
@@ -105,7 +101,10 @@ impl MachinePanel {
         match &self.latest {
             None => lines.push(Line::styled("sampling the GPUs…", t.dim)),
             Some(m) if m.gpus.gpus.is_empty() => {
-                lines.extend(self.absent_lines(&m.gpus.notes, width, gpus.height, t));
+                lines.push(Line::styled("no NVIDIA GPU found", t.dim));
+                for n in &m.gpus.notes {
+                    lines.push(Line::styled(n.clone(), t.dim));
+                }
             }
             Some(m) => {
                 for g in &m.gpus.gpus {
@@ -118,35 +117,6 @@ impl MachinePanel {
         if let Some(h) = host {
             frame.render_widget(Paragraph::new(h), bottom);
         }
-    }
-
-    /// No GPU answered: the ones seen before are named as lost (a driver reset), else none was
-    /// found; then why each source failed, in full where that fits the panel, else in a few
-    /// words and where the full reasons are.
-    fn absent_lines(
-        &self,
-        notes: &[gpu::Note],
-        width: usize,
-        height: u16,
-        t: &Theme,
-    ) -> Vec<Line<'static>> {
-        let mut lines: Vec<Line<'static>> = if self.history.is_empty() {
-            vec![Line::styled("no NVIDIA GPU found", t.dim)]
-        } else {
-            self.history
-                .iter()
-                .map(|(i, trace)| Line::styled(format!("gpu{i} {} lost", trace.name), t.error))
-                .collect()
-        };
-        let failed = usize::from(self.failed.is_some());
-        let full: usize = notes.iter().map(|n| wrapped_rows(&n.full, width)).sum();
-        if failed + lines.len() + full <= usize::from(height) {
-            lines.extend(notes.iter().map(|n| Line::styled(n.full.clone(), t.dim)));
-        } else {
-            lines.extend(notes.iter().map(|n| Line::styled(n.short.clone(), t.dim)));
-            lines.push(Line::styled("why: lorabench doctor", t.dim));
-        }
-        lines
     }
 
     fn gpu_lines(&self, g: &gpu::Gpu, width: usize, t: &Theme) -> Vec<Line<'static>> {
@@ -190,24 +160,6 @@ impl MachinePanel {
         lines.push(row("util", util, trace.map(|t| &t.util)));
         lines
     }
-}
-
-/// Rows `text` takes wrapped at word boundaries to `width` (as the panel's paragraph wraps).
-fn wrapped_rows(text: &str, width: usize) -> usize {
-    let width = width.max(1);
-    let (mut rows, mut used) = (1, 0);
-    for word in text.split_whitespace() {
-        let n = word.chars().count();
-        let need = if used == 0 { n } else { used + 1 + n };
-        if need <= width {
-            used = need;
-        } else {
-            // A word longer than the row is broken across rows.
-            rows += usize::from(used > 0) + (n - 1) / width;
-            used = (n - 1) % width + 1;
-        }
-    }
-    rows
 }
 
 /// `12.0G`: the panel is narrow.
@@ -268,10 +220,7 @@ pub fn sampler(folder: PathBuf) -> impl FnOnce(&Reporter<Msg>) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::gpu::{Gpu, Note, Source};
-    use crate::monitor::host::{Disk, Memory};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
+    use crate::monitor::gpu::{Gpu, Source};
 
     fn machine(used: Option<u64>, util: Option<u32>) -> Machine {
         Machine {
@@ -314,101 +263,5 @@ mod tests {
         p.push(gone);
         assert_eq!(p.history[&0].util.back(), Some(&None));
         assert_eq!(p.history[&0].util.len(), HISTORY);
-    }
-
-    /// A sample with no GPU, the sources failing as they do on a box without a driver, and
-    /// fixed host figures.
-    fn absent(notes: Vec<Note>) -> Machine {
-        let mut m = machine(None, None);
-        m.gpus.gpus.clear();
-        m.gpus.source = Source::None;
-        m.gpus.notes = notes;
-        m.host.memory = Some(Memory {
-            total: 16 << 30,
-            available: 12 << 30,
-        });
-        m.host.disk = Some(Disk {
-            free: 200 << 30,
-            total: 500 << 30,
-        });
-        m
-    }
-
-    fn no_driver() -> Vec<Note> {
-        vec![
-            Note {
-                short: "NVML not loadable".into(),
-                full: "NVML not available: a libloading error occurred: libnvidia-ml.so: \
-                       cannot open shared object file: No such file or directory"
-                    .into(),
-            },
-            Note {
-                short: "nvidia-smi not on PATH".into(),
-                full: "nvidia-smi not found on PATH".into(),
-            },
-        ]
-    }
-
-    fn reset() -> Vec<Note> {
-        vec![Note {
-            short: "nvidia-smi failed, exit 9".into(),
-            full: "nvidia-smi failed (exit status: 9): NVIDIA-SMI has failed because it \
-                   couldn't communicate with the NVIDIA driver."
-                .into(),
-        }]
-    }
-
-    fn drawn(p: &MachinePanel, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        let t = Theme::builtin("dark").unwrap();
-        term.draw(|f| p.draw(f, f.area(), &t)).unwrap();
-        let buf = term.backend().buffer().clone();
-        (0..h)
-            .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    // 32x9: the machine panel's size in the monitor at 80x24.
-    #[test]
-    fn no_gpu_reads_whole_at_80x24() {
-        let mut p = MachinePanel::default();
-        p.push(absent(no_driver()));
-        let text = drawn(&p, 32, 9);
-        insta::assert_snapshot!("machine_no_gpu_80x24", text);
-        for want in ["no NVIDIA GPU found", "NVML not loadable", "nvidia-smi not on PATH"] {
-            assert!(text.contains(want), "{want} cut:\n{text}");
-        }
-        assert!(text.contains("why: lorabench doctor") && text.contains("disk "), "{text}");
-        // Where there is room, the full reasons.
-        let wide = drawn(&p, 60, 16);
-        assert!(wide.contains("cannot open shared object"), "{wide}");
-        assert!(!wide.contains("lorabench doctor"), "{wide}");
-    }
-
-    #[test]
-    fn a_gpu_that_stops_answering_is_named_as_lost() {
-        let mut p = MachinePanel::default();
-        p.push(machine(Some(10 << 30), Some(50)));
-        p.push(absent(reset()));
-        let text = drawn(&p, 32, 9);
-        insta::assert_snapshot!("machine_gpu_lost_80x24", text);
-        assert!(text.contains("gpu0 NVIDIA H200 lost"), "{text}");
-        assert!(text.contains("nvidia-smi failed, exit 9"), "{text}");
-        assert!(!text.contains("no NVIDIA GPU found"), "{text}");
-        let wide = drawn(&p, 60, 16);
-        assert!(wide.contains("couldn't communicate"), "{wide}");
-        assert!(
-            wide.contains("exit status: 9") && wide.contains("lost"),
-            "{wide}"
-        );
-    }
-
-    #[test]
-    fn wrapped_rows_count_as_the_paragraph_wraps() {
-        assert_eq!(wrapped_rows("", 10), 1);
-        assert_eq!(wrapped_rows("abc def", 7), 1);
-        assert_eq!(wrapped_rows("abc defg", 7), 2);
-        assert_eq!(wrapped_rows("abcdefghijklmnop", 5), 4);
     }
 }

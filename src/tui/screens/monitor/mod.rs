@@ -1,15 +1,12 @@
 //! The run monitor: one run's progress, its loss chart (raw, moving average, learning rate;
 //! zoom and scroll by step, log scale), its checkpoints (Enter opens one on the LoRA screen)
-//! and samples (the picked one as a picture, or one prompt across steps side by side in place
-//! of the chart), the end of its log with a search, and the machine (sampled once a second). It
+//! and samples, the end of its log with a search, and the machine (sampled once a second). It
 //! only reads the run folder: closing it never touches the run. Files are watched with notify;
 //! the machine sample also moves the clock and notices a run going quiet (stalled).
 
 mod log_panel;
 pub mod machine;
-mod samples_panel;
 
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -25,14 +22,12 @@ use crate::train::metrics::curves::Curves;
 use crate::train::run::display::{duration, reason, state_label, took};
 use crate::train::run::logs::meaningful_tail;
 use crate::train::run::status::now;
-use crate::train::run::samples::Sheet;
 use crate::train::run::summary::{self, Artifact, Detail, ReadOptions};
 use crate::train::run::{Home, RunId, State};
 use crate::train::supervisor::TRAIN_LOG;
 use crate::train::supervisor::follow::METRICS;
 use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
-use crate::tui::layout;
 use crate::tui::msg::Msg;
 use crate::tui::screen::{Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen};
 use crate::tui::theme::Theme;
@@ -43,7 +38,6 @@ use crate::tui::widgets::panel::{gauge, human_size, panel, truncate_left};
 use super::lora;
 use log_panel::LogPanel;
 use machine::{Machine, MachinePanel};
-use samples_panel::{NEWER, NEXT_PROMPT, OLDER, PREVIOUS_PROMPT, SIDE_BY_SIDE, SamplesPanel};
 
 /// Opened from the Runs screen, not from the browser.
 pub const OPENER: Option<Opener> = None;
@@ -64,11 +58,6 @@ monitor:
     search: /
     next-match: n
     previous-match: N
-    sample-older: '['
-    sample-newer: ']'
-    previous-prompt: '{'
-    next-prompt: '}'
-    side-by-side: s
     help: '?'
     close: Esc q
 ";
@@ -103,12 +92,9 @@ pub struct MonitorScreen {
     error: Option<String>,
     metrics: JsonlTail,
     curves: Curves,
-    /// The chart's columns kept between frames (drawing takes `&self`).
-    chart: Cell<loss_chart::Cache>,
     /// Lines of metrics.jsonl that could not be read.
     problems: Vec<String>,
     log: LogPanel,
-    samples: SamplesPanel,
     /// The checkpoint under the cursor, counted from the newest.
     checkpoint: usize,
     /// The steps shown; `None` follows the whole run as it grows.
@@ -136,10 +122,8 @@ impl MonitorScreen {
             detail: None,
             error: None,
             curves: Curves::new(),
-            chart: Cell::default(),
             problems: Vec::new(),
             log: LogPanel::default(),
-            samples: SamplesPanel::new(ctx.picker, ctx.tx),
             checkpoint: 0,
             span: None,
             log_scale: false,
@@ -161,18 +145,7 @@ impl MonitorScreen {
         if let Err(e) = s.sampler.start(ctx.tx, "machine-sampler", machine::sampler(folder)) {
             s.machine.failed(e);
         }
-        s.request_samples(ctx);
         s
-    }
-
-    /// Asks for the sample pictures shown, at the sizes the panes have in this terminal.
-    fn request_samples(&mut self, ctx: &Ctx) {
-        let Some(d) = &self.detail else {
-            return;
-        };
-        let a = areas(layout::body(ctx.area), self.samples.side_by_side);
-        self.samples
-            .request(&d.samples, a.samples, a.row, ctx.picker, ctx.tx);
     }
 
     fn watch(&mut self, ctx: &Ctx, dir: PathBuf) {
@@ -294,10 +267,6 @@ impl MonitorScreen {
     }
 
     fn action(&mut self, ctx: &mut Ctx, action: &str) -> Effects {
-        let samples = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
-        if self.samples.action(action, samples) {
-            return Vec::new();
-        }
         if let Some(step) = nav::step(action, 5) {
             let n = self.checkpoints().count();
             self.checkpoint = nav::moved(self.checkpoint, n, step);
@@ -322,46 +291,6 @@ impl MonitorScreen {
             _ => {}
         }
         Vec::new()
-    }
-
-    fn handle(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
-        match event {
-            Event::Key { action, key } if self.log.prompting() => {
-                match action {
-                    Some(SUBMIT) => self.log.close_prompt(true),
-                    Some(_) => self.log.close_prompt(false),
-                    None => self.log.key(key),
-                }
-                Vec::new()
-            }
-            Event::Key {
-                action: Some(a), ..
-            } => self.action(ctx, a),
-            Event::Message(msg) => {
-                if self.samples.take(msg) {
-                    return Vec::new();
-                }
-                if let Some(Msg::Watched(paths)) = msg.as_ref() {
-                    let paths = paths.clone();
-                    return self.on_change(&paths);
-                }
-                match self.sampler.take(msg) {
-                    Some(Update::Item(m)) => {
-                        self.machine.push(m);
-                        self.tick();
-                    }
-                    Some(Update::Done(Err(e))) => self.machine.failed(e),
-                    _ => {}
-                }
-                Vec::new()
-            }
-            // Also sent when the terminal's graphics became known.
-            Event::Resized => {
-                self.samples.use_picker(ctx.picker, ctx.tx);
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
     }
 
     fn on_change(&mut self, paths: &[PathBuf]) -> Effects {
@@ -436,9 +365,6 @@ impl Screen for MonitorScreen {
         let none = self.full().is_none();
         let no_checkpoint = self.checkpoints().next().is_none();
         let no_search = !self.log.searching();
-        let sheet = Sheet::of(self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]));
-        let no_sample = sheet.prompts.is_empty();
-        let one_prompt = sheet.prompts.len() < 2;
         vec![
             Command::new(nav::DOWN, "next older checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
             Command::new(nav::UP, "next newer checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
@@ -452,13 +378,6 @@ impl Screen for MonitorScreen {
             Command::new(SEARCH, "search the log").bar("search", 2),
             Command::new(NEXT_MATCH, "next older match").off_if(no_search, "no search yet"),
             Command::new(PREVIOUS_MATCH, "next newer match").off_if(no_search, "no search yet"),
-            Command::new(OLDER, "the picked prompt's sample one step older").off_if(no_sample, "no samples yet"),
-            Command::new(NEWER, "the picked prompt's sample one step newer").off_if(no_sample, "no samples yet"),
-            Command::new(PREVIOUS_PROMPT, "the previous prompt's sample").off_if(one_prompt, "one prompt only"),
-            Command::new(NEXT_PROMPT, "the next prompt's sample").off_if(one_prompt, "one prompt only"),
-            Command::new(SIDE_BY_SIDE, "the prompt side by side across steps, in place of the chart")
-                .bar("steps", 3)
-                .off_if(no_sample, "no samples yet"),
             Command::new(ZOOM_IN, "zoom in on the latest steps")
                 .bar("zoom", 2)
                 .off_if(none, "no points yet"),
@@ -474,32 +393,61 @@ impl Screen for MonitorScreen {
     }
 
     fn event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
-        let effects = self.handle(ctx, event);
-        self.request_samples(ctx);
-        effects
-    }
-
-    fn images_pending(&self) -> bool {
-        self.samples.pending()
+        match event {
+            Event::Key { action, key } if self.log.prompting() => {
+                match action {
+                    Some(SUBMIT) => self.log.close_prompt(true),
+                    Some(_) => self.log.close_prompt(false),
+                    None => self.log.key(key),
+                }
+                Vec::new()
+            }
+            Event::Key {
+                action: Some(a), ..
+            } => self.action(ctx, a),
+            Event::Message(msg) => {
+                if let Some(Msg::Watched(paths)) = msg.as_ref() {
+                    let paths = paths.clone();
+                    return self.on_change(&paths);
+                }
+                match self.sampler.take(msg) {
+                    Some(Update::Item(m)) => {
+                        self.machine.push(m);
+                        self.tick();
+                    }
+                    Some(Update::Done(Err(e))) => self.machine.failed(e),
+                    _ => {}
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn draw(&self, frame: &mut Frame, body: Rect, ctx: &DrawCtx) {
         let t = ctx.theme;
-        let a = areas(body, self.samples.side_by_side);
-        self.draw_progress(frame, a.top, t);
+        let [top, middle, bottom] = Layout::vertical([
+            Constraint::Length(3),
+            Constraint::Min(8),
+            Constraint::Length(9),
+        ])
+        .areas(body);
+        self.draw_progress(frame, top, t);
+        let [chart, machine] =
+            Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(middle);
+        self.draw_chart(frame, chart, t);
+        self.machine.draw(frame, machine, t);
+        let [ckpts, samples, log] = Layout::horizontal([
+            Constraint::Percentage(30),
+            Constraint::Percentage(25),
+            Constraint::Percentage(45),
+        ])
+        .areas(bottom);
         let d = self.detail.as_ref();
-        let samples = d.map_or(&[][..], |d| &d.samples[..]);
-        let out = d.map_or_else(PathBuf::new, |d| d.output_dir.clone());
-        match a.row {
-            Some(row) => self.samples.draw_row(frame, row, samples, &out, t),
-            None => {
-                self.draw_chart(frame, a.chart, t);
-                self.machine.draw(frame, a.machine, t);
-            }
-        }
         let checkpoints = d.map_or(&[][..], |d| &d.checkpoints[..]);
-        checkpoint_list(frame, a.checkpoints, checkpoints, self.checkpoint, t);
-        self.samples.draw(frame, a.samples, samples, &out, t);
+        let samples_list = d.map_or(&[][..], |d| &d.samples[..]);
+        files(frame, ckpts, " Checkpoints ", checkpoints, Some(self.checkpoint), t);
+        files(frame, samples, " Samples ", samples_list, None, t);
         let failed = d.filter(|d| d.summary.state == State::Failed);
         // The line the run failed with: the error the follower found, else the log's last.
         let error = failed.and_then(|d| {
@@ -509,49 +457,11 @@ impl Screen for MonitorScreen {
                 .filter(|m| self.log.lines.iter().any(|l| l == m))
                 .or_else(|| s.last_lines.last().map(String::as_str))
         });
-        self.log.draw(frame, a.log, &self.problems, error, t);
+        self.log.draw(frame, log, &self.problems, error, t);
     }
 }
 
 // ----- drawing -----
-
-/// Where the monitor draws its parts; `row`, the samples side by side, takes the place of the
-/// chart and the machine when shown.
-struct Areas {
-    top: Rect,
-    chart: Rect,
-    machine: Rect,
-    row: Option<Rect>,
-    checkpoints: Rect,
-    samples: Rect,
-    log: Rect,
-}
-
-fn areas(body: Rect, side_by_side: bool) -> Areas {
-    let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Min(8),
-        Constraint::Length(9),
-    ])
-    .areas(body);
-    let [chart, machine] =
-        Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(middle);
-    let [checkpoints, samples, log] = Layout::horizontal([
-        Constraint::Percentage(30),
-        Constraint::Percentage(25),
-        Constraint::Percentage(45),
-    ])
-    .areas(bottom);
-    Areas {
-        top,
-        chart,
-        machine,
-        row: side_by_side.then_some(middle),
-        checkpoints,
-        samples,
-        log,
-    }
-}
 
 /// `3.21 it/s`, or `4.2 s/it` when slower than one step a second.
 fn rate_text(rate: f64) -> String {
@@ -562,12 +472,20 @@ fn rate_text(rate: f64) -> String {
     }
 }
 
-/// The checkpoints, newest first; `cursor` (counted from the newest) marks one.
-fn checkpoint_list(frame: &mut Frame, area: Rect, list: &[Artifact], cursor: usize, t: &Theme) {
-    let block = panel(Line::from(format!(" Checkpoints ({}) ", list.len())), false, t);
+/// A panel of saved files, newest first; `cursor` (counted from the newest) marks one, with
+/// its size shown, for the checkpoints.
+fn files(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    list: &[Artifact],
+    cursor: Option<usize>,
+    t: &Theme,
+) {
+    let block = panel(Line::from(format!("{title}({}) ", list.len())), false, t);
     let width = usize::from(area.width.saturating_sub(2));
     let rows = usize::from(area.height.saturating_sub(2));
-    let skip = (cursor + 1).saturating_sub(rows);
+    let skip = cursor.map_or(0, |c| (c + 1).saturating_sub(rows));
     let mut lines: Vec<Line> = list
         .iter()
         .rev()
@@ -581,10 +499,9 @@ fn checkpoint_list(frame: &mut Frame, area: Rect, list: &[Artifact], cursor: usi
                 (None, None) => "-".into(),
             };
             // The size where the panel has room for it; the stem (the extension says little).
-            let size = if width >= 30 {
-                human_size(a.size)
-            } else {
-                String::new()
+            let size = match cursor {
+                Some(_) if width >= 30 => human_size(a.size),
+                _ => String::new(),
             };
             let name = a
                 .path
@@ -592,7 +509,7 @@ fn checkpoint_list(frame: &mut Frame, area: Rect, list: &[Artifact], cursor: usi
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let room = width.saturating_sub(6 + size.len() + 1);
-            let row = if cursor == i { t.cursor } else { t.base };
+            let row = if cursor == Some(i) { t.cursor } else { t.base };
             Line::from(vec![
                 Span::styled(format!("{step:>5} "), row.patch(t.accent)),
                 Span::styled(format!("{:<room$}", truncate_left(&name, room)), row),
@@ -685,8 +602,6 @@ impl MonitorScreen {
             log: self.log_scale,
             ema: self.average,
         };
-        let mut cache = self.chart.take();
-        loss_chart::draw(frame, area, block, &data, view, t, &mut cache);
-        self.chart.set(cache);
+        loss_chart::draw(frame, area, block, &data, view, t);
     }
 }

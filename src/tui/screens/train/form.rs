@@ -145,10 +145,6 @@ impl ConfigForm {
         self.fields.iter().find(|f| f.key == key)
     }
 
-    pub fn field_mut(&mut self, key: &str) -> Option<&mut TextField> {
-        self.fields.iter_mut().find(|f| f.key == key)
-    }
-
     /// Moves the preset or the backend choice by one; "none" comes after the last preset and
     /// before the first backend.
     pub fn cycle(&mut self, row: usize, forward: bool) {

@@ -21,9 +21,7 @@ pub fn draw(s: &TrainScreen, frame: &mut Frame, body: Rect, t: &Theme) {
     draw_form(s, frame, left, t);
     match &s.side {
         Side::Lint => draw_lint(s, frame, right, t),
-        Side::Plan(lines) => {
-            draw_lines(frame, right, " Plan (nothing started) ", lines, s.scroll, t)
-        }
+        Side::Plan(lines) => draw_lines(frame, right, " Plan (nothing started) ", lines, s.scroll, t),
     }
 }
 
@@ -67,10 +65,7 @@ fn draw_form(s: &TrainScreen, frame: &mut Frame, area: Rect, t: &Theme) {
         };
         let mark = if focused { '>' } else { ' ' };
         frame.render_widget(
-            Line::styled(
-                format!("{mark}{text:<w$}", w = usize::from(LABEL - 1)),
-                style,
-            ),
+            Line::styled(format!("{mark}{text:<w$}", w = usize::from(LABEL - 1)), style),
             Rect::new(inner.x, y, LABEL, 1),
         );
     };
@@ -153,12 +148,7 @@ fn draw_form(s: &TrainScreen, frame: &mut Frame, area: Rect, t: &Theme) {
     if let Some(id) = &s.launched {
         lines.push(Line::styled(format!("launched run {id}"), t.accent));
     }
-    let rest = Rect::new(
-        inner.x,
-        y + 1,
-        inner.width,
-        inner.bottom().saturating_sub(y + 1),
-    );
+    let rest = Rect::new(inner.x, y + 1, inner.width, inner.bottom().saturating_sub(y + 1));
     if rest.height > 0 && y + 1 < inner.bottom() {
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rest);
     }
