@@ -10,15 +10,15 @@
 //! Run: `cargo bench --bench supervisor_cpu` (python with tqdm: $LORABENCH_PYTHON, default python3).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failure here is a failed test or run
 
-use std::ffi::OsString;
+#[path = "support/live_run.rs"]
+mod live_run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lorabench::train::progress::LogFormat;
 use lorabench::train::run::control::{self, StopOptions};
-use lorabench::train::run::{Home, LaunchSpec, State, Status, launch_using};
-use lorabench::train::{LaunchPlan, TrainerId};
+use lorabench::train::run::{Home, State, Status};
 
 const WINDOW: Duration = Duration::from_secs(30);
 
@@ -34,47 +34,11 @@ fn frames(log: &Path) -> usize {
 }
 
 fn main() {
-    let python =
-        PathBuf::from(std::env::var("LORABENCH_PYTHON").unwrap_or_else(|_| "python3".into()));
+    let python = live_run::python();
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_lorabench"));
     let tmp = std::env::temp_dir().join(format!("lorabench-sup-bench-{}", std::process::id()));
     let home = Home::at(&tmp);
-    let run = home.allocate().expect("allocate");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runs/trainer.py");
-    let args: Vec<OsString> = vec![
-        script.into(),
-        "--steps".into(),
-        "100000".into(),
-        "--delay".into(),
-        "0.1".into(),
-    ];
-    let dir = run.dir.clone();
-    std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let spec = LaunchSpec {
-        home: home.clone(),
-        name: "cpu bench".into(),
-        config_yaml: String::new(),
-        plan: LaunchPlan {
-            trainer: TrainerId::Command,
-            program: python.clone(),
-            args,
-            env: vec![("TQDM_MININTERVAL".into(), "0".into())],
-            cwd: dir.clone(),
-            files: vec![],
-            output_dir: dir.join("output"),
-            // Watched for structured metrics as a kohya run's is (this trainer writes none).
-            metrics_dir: Some(dir.join("logs")),
-            total_steps: None,
-        },
-        run,
-        dataset: None,
-        gpus: vec![0],
-        queue: false,
-        log_format: LogFormat::Tqdm,
-        on_finish: vec![],
-        resumed_from: None,
-    };
-    let id = launch_using(spec, &exe).expect("launch (is tqdm installed for LORABENCH_PYTHON?)");
+    let (id, dir) = live_run::launch(&home, &exe, "cpu bench", Some("logs"));
     let log = dir.join("train.log");
     let reference_out = tmp.join("reference.jsonl");
     let mut reference = Command::new(&python)

@@ -90,7 +90,8 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
     std::fs::write(&gone, b"").unwrap();
     panel = wait_for_panel(&mut h, |p| p.join(" ").contains("couldn't communicate"));
     let text = panel.join("\n");
-    assert!(!text.contains("gpu0 GeForce"), "{text}");
+    assert!(text.contains("gpu0 GeForce RTX 2080 lost"), "{text}");
+    assert!(!text.contains("util 86%"), "no stale figures: {text}");
     assert!(p_joined(&panel).contains("exit status: 9"), "{text}");
     assert!(text.contains("cpu ") && text.contains("ram "), "{text}");
     assert!(
@@ -98,9 +99,10 @@ fn the_gpu_panel_reads_a_recorded_nvidia_smi() {
         "the chart is still drawn"
     );
     std::fs::remove_file(&gone).unwrap();
-    panel = wait_for_panel(&mut h, |p| p.join(" ").contains("gpu0 GeForce RTX 2080"));
+    panel = wait_for_panel(&mut h, |p| p.join(" ").contains("util 86%"));
+    let text = panel.join(" ");
     assert!(
-        !panel.join(" ").contains("couldn't communicate"),
+        !text.contains("couldn't communicate") && !text.contains("lost"),
         "{panel:?}"
     );
 }

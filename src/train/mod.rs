@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub mod backend;
 pub mod config;
 pub mod model_family;
+pub mod model_folders;
 pub mod prepare;
 pub mod snapshot;
 pub mod start;

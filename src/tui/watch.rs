@@ -1,6 +1,7 @@
 //! Watching folders with notify: the dataset folder, so captions and images changed by other
 //! programs are seen; and the folders a screen follows (the runs home, a run's files).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 
@@ -37,4 +38,54 @@ pub fn watcher(
             let _ = tx.send(Msg::WatchError(e.to_string()));
         }
     })
+}
+
+/// Folders watched one level each by a thread of their own: adding a watch is a round trip to
+/// notify's event thread, and a Runs screen over hundreds of run folders would otherwise wait
+/// tens of milliseconds for them before its first frame. Once new folders are watched they are
+/// reported as changed, so what changed in them before the watch is read again. Dropping this
+/// stops the thread and its watches.
+pub struct Folders {
+    want: std::sync::mpsc::Sender<BTreeSet<PathBuf>>,
+}
+
+impl Folders {
+    /// Changes under the folders arrive as `wrap(paths)`, failures as [`Msg::WatchError`].
+    pub fn start(tx: Sender<Msg>, wrap: fn(Vec<PathBuf>) -> Msg) -> notify::Result<Folders> {
+        let mut w = watcher(tx.clone(), wrap)?;
+        let (want, rx) = std::sync::mpsc::channel::<BTreeSet<PathBuf>>();
+        std::thread::Builder::new()
+            .name("watch-folders".into())
+            .spawn(move || {
+                let mut watched = BTreeSet::new();
+                // Only the newest wish counts when several are waiting.
+                while let Ok(mut next) = rx.recv() {
+                    while let Ok(newer) = rx.try_recv() {
+                        next = newer;
+                    }
+                    for gone in watched.difference(&next) {
+                        let _ = w.unwatch(gone);
+                    }
+                    let added: Vec<PathBuf> = next
+                        .iter()
+                        .filter(|d| {
+                            !watched.contains(*d) && w.watch(d, RecursiveMode::NonRecursive).is_ok()
+                        })
+                        .cloned()
+                        .collect();
+                    watched.retain(|d| next.contains(d));
+                    watched.extend(added.iter().cloned());
+                    if !added.is_empty() && tx.send(wrap(added)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(notify::Error::io)?;
+        Ok(Folders { want })
+    }
+
+    /// Watch exactly these folders from now on (done in the background).
+    pub fn set(&self, folders: BTreeSet<PathBuf>) {
+        let _ = self.want.send(folders);
+    }
 }

@@ -131,6 +131,13 @@ fn every_bound_action_is_a_command_and_in_help() {
     h.key(KeyCode::Esc);
     h.key(KeyCode::Char('T'));
     check_mode(&mut h, "train", &mut seen);
+    h.key_mod(
+        KeyCode::Char('b'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    );
+    check_mode(&mut h, "picker", &mut seen);
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode(), "train");
     h.key(KeyCode::Esc);
 
     // The Runs screen, its stop question (answered no: the live run's trainer is this test)

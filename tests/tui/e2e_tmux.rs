@@ -15,6 +15,26 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// Where tmux is not installed, says so (the test is then skipped).
+    fn missing() -> bool {
+        let missing = Command::new("tmux").arg("-V").output().is_err();
+        if missing {
+            println!(
+                "SKIPPED: tmux is not installed, so the end-to-end test cannot drive the binary"
+            );
+        }
+        missing
+    }
+
+    /// Starts `command` in a `w`x`h` session with Esc delivered at once (not held for a
+    /// possible Alt sequence).
+    fn start(&self, w: u16, h: u16, command: &str) {
+        let (w, h) = (w.to_string(), h.to_string());
+        let started = self.cmd(&["new-session", "-d", "-s", "lb", "-x", &w, "-y", &h, command]);
+        assert!(started.status.success(), "{started:?}");
+        self.cmd(&["set", "-s", "escape-time", "0"]);
+    }
+
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
@@ -75,8 +95,7 @@ fn read(root: &Path, rel: &str) -> String {
 
 #[test]
 fn edit_bulk_exclude_undo_quit_in_tmux() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed, so the end-to-end test cannot drive the binary");
+    if Tmux::missing() {
         return;
     }
     let (tmp, root) = tui_support::dataset();
@@ -92,20 +111,7 @@ fn edit_bulk_exclude_undo_quit_in_tmux() {
         env!("CARGO_BIN_EXE_lorabench"),
         root.display()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "lb",
-        "-x",
-        "110",
-        "-y",
-        "32",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    // Esc must reach the program at once, not wait for a possible Alt sequence.
-    tmux.cmd(&["set", "-s", "escape-time", "0"]);
+    tmux.start(110, 32, &command);
     tmux.wait_for("dawn.png");
 
     // Navigate to dusk and edit its caption in text mode.
@@ -192,8 +198,7 @@ fn dead(tmux: &Tmux) -> bool {
 /// keeps the draft outside the dataset and says where.
 #[test]
 fn read_only_dataset_first_key_discard_and_quit_in_tmux() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        println!("SKIPPED: tmux is not installed, so the end-to-end test cannot drive the binary");
+    if Tmux::missing() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -227,19 +232,7 @@ fn read_only_dataset_first_key_discard_and_quit_in_tmux() {
         root.display()
     );
     let started_at = Instant::now();
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "lb",
-        "-x",
-        "60",
-        "-y",
-        "20",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    tmux.cmd(&["set", "-s", "escape-time", "0"]);
+    tmux.start(60, 20, &command);
     tmux.cmd(&["set", "-g", "remain-on-exit", "on"]);
     // The very first key, sent before anything is drawn, must not be eaten by the probe.
     tmux.keys(&["j"]);
@@ -303,4 +296,167 @@ fn read_only_dataset_first_key_discard_and_quit_in_tmux() {
         .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
         .collect();
     assert_eq!(before, after, "nothing in the dataset changed");
+}
+
+/// The whole training loop from the workbench: the Train screen set to the `command` backend,
+/// launched; its monitor watched while the loss chart moves; the workbench quit (the run goes
+/// on, detached); a new workbench finds the run on its Runs screen and follows it to the end.
+/// The "trainer" replays, frame by frame, a log the real tqdm wrote
+/// (tests/fixtures/runs_tui/done.log, made by its record.sh).
+#[test]
+fn launch_from_train_watch_quit_and_reopen_in_tmux() {
+    if Tmux::missing() {
+        return;
+    }
+    let (tmp, root) = tui_support::dataset();
+    let runs = tmp.path().join("runs");
+    let replay = tmp.path().join("replay.py");
+    std::fs::write(
+        &replay,
+        "import sys, time\n\
+         data = open(sys.argv[1], 'rb').read()\n\
+         for part in data.split(b'\\r'):\n\
+         \x20   sys.stdout.buffer.write(part + b'\\r')\n\
+         \x20   sys.stdout.flush()\n\
+         \x20   time.sleep(0.2)\n",
+    )
+    .unwrap();
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs_tui/done.log");
+    let tmux = Tmux {
+        socket: format!("lorabench-e2e-train-{}", std::process::id()),
+    };
+    let command = format!(
+        "LORABENCH_HOME='{}' XDG_CONFIG_HOME='{}' XDG_STATE_HOME='{}' '{}' --image-protocol halfblocks '{}'",
+        runs.display(),
+        tmp.path().join("config").display(),
+        tmp.path().join("state").display(),
+        env!("CARGO_BIN_EXE_lorabench"),
+        root.display()
+    );
+    tmux.start(120, 40, &command);
+    tmux.wait_for("dawn.png");
+
+    // The Train screen: no preset, the command backend, the replay as the command.
+    tmux.keys(&["T"]);
+    tmux.wait_for("backend");
+    let row = |screen: &str, label: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_default()
+            .to_string()
+    };
+    for _ in 0..20 {
+        if row(&tmux.capture(), "preset").contains("(none)") {
+            break;
+        }
+        tmux.keys(&["Right"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        row(&tmux.capture(), "preset").contains("(none)"),
+        "{}",
+        tmux.capture()
+    );
+    tmux.keys(&["Tab"]);
+    for _ in 0..20 {
+        if row(&tmux.capture(), "backend").contains("command") {
+            break;
+        }
+        tmux.keys(&["Right"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The command field is the last of the eleven text fields.
+    for _ in 0..11 {
+        tmux.keys(&["Tab"]);
+    }
+    tmux.text(&format!(
+        "[python3, {}, {}]",
+        replay.display(),
+        log.display()
+    ));
+    tmux.keys(&["C-r"]);
+    tmux.wait_for("launched run");
+
+    // Its monitor, from the Runs screen: the step and the chart move while we watch.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("dawn.png");
+    tmux.keys(&["R"]);
+    tmux.wait_for("running");
+    tmux.keys(&["Enter"]);
+    // The progress line's `step N/60`, and the chart's last step (its `step N` axis label).
+    let step_of = |screen: &str, chart: bool| -> Option<u64> {
+        screen.match_indices("step ").find_map(|(at, _)| {
+            let rest = &screen[at + 5..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let on_chart = !rest[digits.len()..].starts_with('/');
+            (!digits.is_empty() && on_chart == chart).then(|| digits.parse().ok())?
+        })
+    };
+    tmux.wait_for("Loss");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let screen = tmux.capture();
+        if step_of(&screen, true).is_some() || Instant::now() > deadline {
+            break screen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (a, chart_a) = (
+        step_of(&first, false).unwrap(),
+        step_of(&first, true).unwrap(),
+    );
+    let moved = loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let screen = tmux.capture();
+        if step_of(&screen, false).is_some_and(|b| b > a + 3) || Instant::now() > deadline {
+            break screen;
+        }
+    };
+    let b = step_of(&moved, false).unwrap();
+    assert!(b > a + 3, "the step did not move: {a} then\n{moved}");
+    let chart_b = step_of(&moved, true).unwrap();
+    assert!(
+        chart_b > chart_a,
+        "the chart did not move: {chart_a} then\n{moved}"
+    );
+
+    // Quit the workbench while the run goes on.
+    tmux.keys(&["q"]);
+    tmux.keys(&["q"]);
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() && !dead(&tmux) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tmux.cmd(&["kill-server"]);
+    let home = lorabench::train::run::Home::at(&runs);
+    let ids = home.run_ids().unwrap();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let dir = home.run_dir(&ids[0]);
+    let state = lorabench::train::run::Status::read(&dir).unwrap().state;
+    assert!(
+        state.is_active(),
+        "the run went on after the workbench quit: {state:?}"
+    );
+
+    // A new workbench finds it and follows it to the end.
+    let name = lorabench::train::run::manifest::Manifest::read(&dir)
+        .unwrap()
+        .name;
+    tmux.start(120, 40, &command);
+    tmux.wait_for("dawn.png");
+    tmux.keys(&["R"]);
+    tmux.wait_for(&name);
+    tmux.keys(&["Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let end = loop {
+        let screen = tmux.capture();
+        if screen.contains("step 60/60") && screen.contains("succeeded") {
+            break screen;
+        }
+        assert!(Instant::now() < deadline, "never finished:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(end.contains("Loss"), "{end}");
 }

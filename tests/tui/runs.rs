@@ -162,7 +162,7 @@ fn the_monitor_shows_progress_chart_files_and_log() {
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Enter);
     assert_eq!(h.app.mode(), "monitor");
-    let screen = h.draw().to_string();
+    let screen = h.still();
     insta::assert_snapshot!("monitor_failed_run", screen);
     assert!(screen.contains("step 36/60"), "{screen}");
     assert!(screen.contains("ValueError: boom at step 37"), "{screen}");
@@ -257,7 +257,7 @@ fn monitor_on_crash(w: u16, rows: u16) -> (tempfile::TempDir, tempfile::TempDir,
 #[test]
 fn at_80x24_the_monitor_fits_and_names_the_checkpoint_step() {
     let (_tmp, _runs, mut h) = monitor_on_crash(80, 24);
-    let screen = h.draw().to_string();
+    let screen = h.still();
     insta::assert_snapshot!("monitor_80x24", screen);
     let ckpt = screen.lines().find(|l| l.contains("lora-000010")).unwrap();
     assert!(
@@ -265,6 +265,79 @@ fn at_80x24_the_monitor_fits_and_names_the_checkpoint_step() {
         "the step from the name: {ckpt}"
     );
     assert!(screen.contains("ValueError: boom at step 37"), "{screen}");
+}
+
+/// A PNG `w`x`h` fading from `rgb` at the top to black (so half-blocks draw it with `▀`).
+fn png(path: &std::path::Path, w: u32, h: u32, rgb: [u8; 3]) {
+    image::RgbImage::from_fn(w, h, |_, y| {
+        let k = 1.0 - y as f32 / h as f32;
+        image::Rgb(rgb.map(|c| (f32::from(c) * k) as u8))
+    })
+    .save(path)
+    .unwrap();
+}
+
+#[test]
+fn the_samples_panel_browses_by_step_and_prompt_and_side_by_side() {
+    let (_tmp, root) = dataset();
+    let (_runs, home) = runs_home();
+    let id = RunId("20261201-100000-0a01".into());
+    let out = home.run_dir(&id).join("output");
+    // Two prompts of a script of the user's own, every 20 steps (the last step only for one).
+    for (step, prompt, rgb) in [
+        (20, "cat", [200, 40, 40]),
+        (20, "dog", [40, 200, 40]),
+        (40, "cat", [220, 60, 60]),
+        (40, "dog", [60, 220, 60]),
+        (60, "cat", [240, 80, 80]),
+    ] {
+        png(&out.join(format!("{prompt}_{step:06}.png")), 256, 256, rgb);
+    }
+    let mut h = open(&root);
+    resize(&mut h, 120, 40);
+    h.app
+        .open(move |ctx| Box::new(MonitorScreen::new(ctx, home, id, opts())));
+    let screen = h.still();
+    insta::assert_snapshot!("monitor_samples_preview", screen);
+    assert!(screen.contains("Samples (5/5)"), "the newest: {screen}");
+    assert!(screen.contains("step 60 · cat"), "{screen}");
+    assert!(
+        screen.contains('▀') || screen.contains('▄'),
+        "an image: {screen}"
+    );
+    h.key(KeyCode::Char('['));
+    assert!(h.still().contains("step 40 · cat"));
+    h.key(KeyCode::Char('}'));
+    assert!(h.still().contains("step 40 · dog"));
+    h.key(KeyCode::Char('['));
+    h.key(KeyCode::Char('['));
+    assert!(h.still().contains("step 20 · dog"), "stops at the oldest");
+    h.key(KeyCode::Char(']'));
+    // Side by side: the dog prompt's samples up to the one under the cursor, oldest first,
+    // where the chart was; nothing drawn over the progress panel above.
+    h.key(KeyCode::Char('s'));
+    let screen = h.still();
+    insta::assert_snapshot!("monitor_samples_side_by_side", screen);
+    assert!(screen.contains("dog across steps"), "{screen}");
+    let strip = screen.lines().find(|l| l.contains("step 20")).unwrap();
+    assert!(strip.contains("step 40"), "{strip}");
+    for line in screen.lines().take(4) {
+        assert!(!line.contains('▀') && !line.contains('▄'), "{line}");
+    }
+    h.key(KeyCode::Char('s'));
+    assert!(h.still().contains("Loss"));
+}
+
+#[test]
+fn a_sample_that_does_not_decode_says_so_in_its_panel() {
+    let (_tmp, _runs, mut h) = monitor_on_crash(120, 40);
+    let screen = h.still();
+    assert!(screen.contains("cannot show this image"), "{screen}");
+    assert!(screen.contains("step 10"), "its caption: {screen}");
+    assert!(
+        screen.contains("ValueError: boom at step 37"),
+        "the rest still drawn"
+    );
 }
 
 #[test]

@@ -282,3 +282,95 @@ fn save_and_load_a_config() {
     h.key(KeyCode::Enter);
     assert_eq!(h.app.mode(), "form");
 }
+
+/// A safetensors file holding these tensors (one f32 each): enough for the family to be read
+/// from its header.
+fn safetensors(path: &Path, names: &[&str]) {
+    let mut header = serde_json::Map::new();
+    for (i, n) in names.iter().enumerate() {
+        header.insert(
+            n.to_string(),
+            serde_json::json!({"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]}),
+        );
+    }
+    let json = serde_json::Value::Object(header).to_string();
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(json.as_bytes());
+    bytes.extend(vec![0u8; 4 * names.len()]);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn the_base_model_picker_lists_model_folders_with_family_and_size() {
+    let (_tmp, root) = dataset();
+    let runs = tempfile::tempdir().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    let comfy = models.path().join("ComfyUI/models/checkpoints");
+    std::fs::create_dir_all(&comfy).unwrap();
+    safetensors(
+        &comfy.join("dreamy-sd15.safetensors"),
+        &["model.diffusion_model.input_blocks.0.0.weight"],
+    );
+    safetensors(
+        &comfy.join("photo-xl.safetensors"),
+        &["conditioner.embedders.1.model.ln_final.weight"],
+    );
+    safetensors(
+        &comfy.join("style-lora.safetensors"),
+        &["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"],
+    );
+    let mut h = open(&root);
+    let u = user(runs.path());
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_lorabench"));
+    let roots = lorabench::train::model_folders::Roots {
+        models_var: None,
+        hub: None,
+        below: vec![models.path().to_path_buf()],
+    };
+    h.app.open(move |ctx| {
+        let mut s = TrainScreen::new(ctx, u, exe);
+        s.model_roots = roots;
+        Box::new(s)
+    });
+    wait_lint(&mut h);
+    ctrl(&mut h, 'b');
+    assert_eq!(h.app.mode(), "picker");
+    let text = h.draw().to_string();
+    // Temporary folders differ per run; the placeholder keeps the length, so the borders stay.
+    insta::with_settings!({filters => vec![(r"\.tmp[A-Za-z0-9]{6}", ".tmpXXXXXX")]}, {
+        insta::assert_snapshot!("train_base_picker", text);
+    });
+    let row = |name: &str| text.lines().find(|l| l.contains(name)).unwrap().to_string();
+    assert!(
+        row("dreamy-sd15").contains("sd15 · 110 B · ComfyUI"),
+        "{text}"
+    );
+    assert!(row("photo-xl").contains("sdxl ·"), "{text}");
+    assert!(
+        row("style-lora").contains("not a base model: a LoRA"),
+        "{text}"
+    );
+    // Typing narrows the list; Enter puts the path in the field and checks it.
+    h.chars("sd15");
+    let text = h.draw().to_string();
+    assert!(
+        text.contains("(1/3)") && !text.contains("photo-xl"),
+        "{text}"
+    );
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.mode(), "train");
+    let base = screen(&h).form.field("model.base").unwrap().text();
+    assert_eq!(
+        base,
+        comfy.join("dreamy-sd15.safetensors").display().to_string()
+    );
+    assert!(
+        screen(&h)
+            .base_note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("sd15")),
+        "{:?} {:?}",
+        screen(&h).base_note,
+        problems(&h)
+    );
+}

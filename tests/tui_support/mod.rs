@@ -75,6 +75,8 @@ pub struct Harness {
     pub app: App,
     pub rx: Receiver<Msg>,
     pub terminal: Terminal<TestBackend>,
+    /// Messages held back by [`Harness::still`], delivered by the next [`Harness::settle`].
+    held: Vec<Msg>,
 }
 
 pub fn open(root: &Path) -> Harness {
@@ -97,6 +99,7 @@ pub fn open_with(root: &Path, theme: Theme) -> Harness {
         app,
         rx,
         terminal: Terminal::new(TestBackend::new(W, H)).unwrap(),
+        held: Vec::new(),
     };
     h.app.update(Msg::Input(Event::Resize(W, H)));
     h
@@ -120,6 +123,9 @@ impl Harness {
 
     /// Feeds background results to the app until no decode is outstanding.
     pub fn settle(&mut self) {
+        for m in std::mem::take(&mut self.held) {
+            self.app.update(m);
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.app.images_pending() && Instant::now() < deadline {
             if let Ok(m) = self.rx.recv_timeout(Duration::from_millis(50)) {
@@ -133,6 +139,22 @@ impl Harness {
         let app = &self.app;
         self.terminal.draw(|f| app.draw(f)).unwrap();
         self.terminal.backend()
+    }
+
+    /// The screen as text once its images are decoded, every other background message held
+    /// back (the monitor's machine samples come at their own pace: a snapshot must not depend
+    /// on whether one came first).
+    pub fn still(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.app.images_pending() && Instant::now() < deadline {
+            match self.rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(m @ Msg::Image(_)) => self.app.update(m),
+                Ok(m) => self.held.push(m),
+                Err(_) => {}
+            }
+        }
+        assert!(!self.app.images_pending(), "decodes did not finish");
+        self.draw().to_string()
     }
 
     /// The screen as text, after images have settled.

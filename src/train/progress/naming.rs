@@ -27,10 +27,16 @@ static ONETRAINER: Pattern =
     LazyLock::new(|| re(r"-(?:save|backup|training-sample)-(\d+)-(\d+)-(\d+)(?:\.\w+)?/?$"));
 static KOHYA_SAMPLE: Pattern =
     LazyLock::new(|| re(r"(?:^|_)(e?)(\d{6,})_(\d{2,})_\d{14}(?:_\d+)?\.png$"));
+/// The built-in trainer's samples, `<name>_<step:06>_<prompt:02>.png` (src/trainer/sample.rs).
+static BUILTIN_SAMPLE: Pattern = LazyLock::new(|| re(r"_(\d{6,})_(\d{2,})\.png$"));
 static AI_TOOLKIT_SAMPLE: Pattern =
-    LazyLock::new(|| re(r"^\d+__(\d{9})_\d+\.(?:jpg|jpeg|png|webp)$"));
+    LazyLock::new(|| re(r"^\d+__(\d{9})_(\d+)\.(?:jpg|jpeg|png|webp)$"));
+/// `step_<step>_<prompt shortname>_<image index>_<W>x<H>`: the shortname and the index together
+/// name one prompt's image (the index tells the validation images of a prompt apart).
 static SIMPLETUNER_SAMPLE: Pattern =
-    LazyLock::new(|| re(r"^step_(\d+)_.+_\d+_(?:\d+x\d+|unknown)\.(?:png|webp|jpe?g)$"));
+    LazyLock::new(|| re(r"^step_(\d+)_(.+_\d+)_(?:\d+x\d+|unknown)\.(?:png|webp|jpe?g)$"));
+/// A stem's trailing number and what separates it (a `command` script's own numbering).
+static TRAILING_DIGITS: Pattern = LazyLock::new(|| re(r"[-_.]*(?:step)?\d+$"));
 
 fn first_number(re: &Pattern, text: &str) -> Option<u64> {
     re.as_ref()?.captures(text)?.get(1)?.as_str().parse().ok()
@@ -73,12 +79,43 @@ pub fn sample_step(trainer: TrainerId, file_name: &str) -> Option<u64> {
             }
             c.get(2)?.as_str().parse().ok()
         }
+        TrainerId::Builtin => first_number(&BUILTIN_SAMPLE, file_name),
         TrainerId::AiToolkit => first_number(&AI_TOOLKIT_SAMPLE, file_name),
         TrainerId::Simpletuner => first_number(&SIMPLETUNER_SAMPLE, file_name),
         TrainerId::Onetrainer if file_name.contains("-training-sample-") => {
             first_number(&ONETRAINER, file_name)
         }
         _ => None,
+    }
+}
+
+/// Which prompt a sample image shows, as its trainer names it, so one prompt can be followed
+/// across steps: the prompt's index (kohya, the built-in trainer, ai-toolkit: `prompt 0`),
+/// SimpleTuner's prompt shortname and image index, OneTrainer's `<i> - <prompt>` folder. A
+/// script of the user's own: the stem without its trailing number (`img-000040` is `img`).
+pub fn sample_prompt(trainer: TrainerId, path: &std::path::Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    let group = |re: &Pattern, i: usize| -> Option<String> {
+        Some(re.as_ref()?.captures(&name)?.get(i)?.as_str().to_string())
+    };
+    let index = |re: &Pattern, i: usize| -> Option<String> {
+        let n: u64 = group(re, i)?.parse().ok()?;
+        Some(format!("prompt {n}"))
+    };
+    match trainer {
+        TrainerId::Kohya => index(&KOHYA_SAMPLE, 3),
+        TrainerId::Builtin => index(&BUILTIN_SAMPLE, 2),
+        TrainerId::AiToolkit => index(&AI_TOOLKIT_SAMPLE, 2),
+        TrainerId::Simpletuner => group(&SIMPLETUNER_SAMPLE, 2),
+        TrainerId::Onetrainer => Some(path.parent()?.file_name()?.to_string_lossy().into_owned()),
+        TrainerId::Diffusers | TrainerId::Command => {
+            let stem = path.file_stem()?.to_string_lossy();
+            let cut = TRAILING_DIGITS
+                .as_ref()?
+                .find(&stem)
+                .map_or(stem.len(), |m| m.start());
+            Some(stem[..cut].to_string()).filter(|s| !s.is_empty())
+        }
     }
 }
 
@@ -171,9 +208,50 @@ mod tests {
                 Some(1500),
             ),
             (Diffusers, "image_0.png", None),
+            (Builtin, "tiny_000040_01.png", Some(40)),
         ];
         for (t, name, step) in cases {
             assert_eq!(sample_step(t, name), step, "{t} {name}");
+        }
+    }
+
+    #[test]
+    fn sample_prompts() {
+        let cases = [
+            (
+                Kohya,
+                "out/sample/tiny_000003_00_20261201193230_7.png",
+                Some("prompt 0"),
+            ),
+            (
+                Kohya,
+                "out/sample/my_lora_e000002_01_20250101120000_42.png",
+                Some("prompt 1"),
+            ),
+            (Builtin, "out/samples/tiny_000040_02.png", Some("prompt 2")),
+            (
+                AiToolkit,
+                "out/samples/1724112345678__000000250_1.jpg",
+                Some("prompt 1"),
+            ),
+            (
+                Simpletuner,
+                "out/validation_images/step_500_validation_0_1024x1024.png",
+                Some("validation_0"),
+            ),
+            (
+                Onetrainer,
+                "ws/samples/0 - a photo of sks dog/2025-01-01_12-00-00-training-sample-1500-3-120.jpg",
+                Some("0 - a photo of sks dog"),
+            ),
+            (Command, "out/img-000040.png", Some("img")),
+            (Command, "out/grid_step40.png", Some("grid")),
+            (Command, "out/000040.png", None),
+            (Kohya, "out/sample/not-a-kohya-name.png", None),
+        ];
+        for (t, path, want) in cases {
+            let got = sample_prompt(t, std::path::Path::new(path));
+            assert_eq!(got.as_deref(), want, "{t} {path}");
         }
     }
 }

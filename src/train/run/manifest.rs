@@ -131,15 +131,23 @@ impl Manifest {
     pub fn read(run_dir: &Path) -> Result<Manifest, RunError> {
         let path = run_dir.join(FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| RunError::io(&path, e))?;
-        #[derive(Deserialize)]
-        struct Format {
-            schema: Option<u32>,
-        }
-        let newer = serde_saphyr::from_str::<Format>(&text)
-            .ok()
-            .and_then(|f| f.schema)
-            .filter(|s| *s > SCHEMA);
-        if let Some(schema) = newer {
+        let parsed = serde_saphyr::from_str::<Manifest>(&text);
+        // A newer format is named as such whether or not this build can parse it: only its
+        // `schema` key is looked at again when the whole file did not parse.
+        let schema = match &parsed {
+            Ok(m) => m.schema,
+            Err(_) => {
+                #[derive(Deserialize)]
+                struct Format {
+                    schema: Option<u32>,
+                }
+                serde_saphyr::from_str::<Format>(&text)
+                    .ok()
+                    .and_then(|f| f.schema)
+                    .unwrap_or(SCHEMA)
+            }
+        };
+        if schema > SCHEMA {
             return Err(RunError::Corrupt {
                 path,
                 message: format!(
@@ -148,7 +156,7 @@ impl Manifest {
                 ),
             });
         }
-        serde_saphyr::from_str(&text).map_err(|e| RunError::Corrupt {
+        parsed.map_err(|e| RunError::Corrupt {
             path,
             // The parser's first line says what and where; the rest is a source excerpt that
             // reads as noise on one table row.

@@ -12,7 +12,7 @@ use super::manifest::{DatasetRef, Manifest};
 use super::status::{State, Status};
 use super::{Home, RunError, RunId};
 use crate::train::progress::naming::{
-    checkpoint_epoch, checkpoint_step, numbered_step, sample_step,
+    checkpoint_epoch, checkpoint_step, numbered_step, sample_prompt, sample_step,
 };
 use crate::train::progress::{Update, parser_for};
 use crate::train::supervisor::TRAIN_LOG;
@@ -107,6 +107,10 @@ pub struct Artifact {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
     pub size: u64,
+    /// For a sample: which prompt it shows, as the trainer's file names tell
+    /// ([`sample_prompt`]), so one prompt can be followed across steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,11 +136,13 @@ pub struct Detail {
     pub attached_log: Option<PathBuf>,
 }
 
-/// Every run, oldest first.
+/// Every run, oldest first. Folders are read in parallel: with hundreds of runs the time is
+/// in opening and parsing small files, one folder independent of the next.
 pub fn list(home: &Home, opts: &ReadOptions) -> Result<Vec<Entry>, RunError> {
+    use rayon::prelude::*;
     Ok(home
         .run_ids()?
-        .iter()
+        .par_iter()
         .map(|id| match summary(home, id, opts) {
             Ok(s) => Entry::Run(Box::new(s)),
             Err(e) => Entry::Unreadable {
@@ -359,6 +365,7 @@ fn artifacts(
             step,
             epoch,
             size: entry.metadata().map(|m| m.len()).unwrap_or(0),
+            prompt: sample.then(|| sample_prompt(trainer, path)).flatten(),
         };
         if sample {
             samples.push(artifact);

@@ -43,6 +43,7 @@ pub enum FormId {
     Extract,
     TrainSave,
     TrainLoad,
+    TrainBase,
 }
 
 pub struct Field {

@@ -160,7 +160,7 @@ impl LintScreen {
 
     /// The selected finding's image, as it was decoded for the preview.
     pub fn preview(&self) -> Option<&crate::tui::images::Shown> {
-        self.pane.shown.as_ref()
+        self.pane.only()
     }
 
     /// The selected finding's image, absolute, if it is about one image still in the dataset.
@@ -626,7 +626,7 @@ impl LintScreen {
         let room = block.inner(area);
         frame.render_widget(block, area);
         match path {
-            Some(p) => image_pane::draw(frame, room, self.pane.shown.as_ref(), &p, t),
+            Some(p) => image_pane::draw(frame, room, self.pane.shown(&p), &p, t),
             None if self.current().is_some() => frame.render_widget(
                 Paragraph::new("about no single image")
                     .style(t.dim)

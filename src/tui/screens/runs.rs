@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, SystemTime};
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -78,8 +77,7 @@ pub struct RunsScreen {
     asking: Option<RunId>,
     /// Streams what the stop does; ends with the state the run ended in.
     stopping: Job<String, (RunId, State)>,
-    watcher: Option<RecommendedWatcher>,
-    watched: BTreeSet<PathBuf>,
+    watcher: Option<watch::Folders>,
     /// Ticks while some run is live, for the stall look.
     ticker: Job<(), ()>,
     tx: Option<Sender<Msg>>,
@@ -118,7 +116,6 @@ impl RunsScreen {
             asking: None,
             stopping: Job::new(),
             watcher: None,
-            watched: BTreeSet::new(),
             ticker: Job::new(),
             tx: None,
             quiet: BTreeMap::new(),
@@ -130,7 +127,7 @@ impl RunsScreen {
         let mut s = RunsScreen::empty(opts);
         s.home = Some(home);
         s.tx = Some(ctx.tx.clone());
-        s.watcher = match watch::watcher(ctx.tx.clone(), Msg::Watched) {
+        s.watcher = match watch::Folders::start(ctx.tx.clone(), Msg::Watched) {
             Ok(w) => Some(w),
             Err(e) => {
                 s.error = Some(format!("not watching the runs folder: {e}"));
@@ -226,7 +223,7 @@ impl RunsScreen {
     /// at the top of a run folder; the dataset snapshots below need no watch). While the runs
     /// folder does not exist yet, its nearest existing parent is watched for it to appear.
     fn arm(&mut self) {
-        let (Some(home), Some(w)) = (&self.home, &mut self.watcher) else {
+        let (Some(home), Some(w)) = (&self.home, &self.watcher) else {
             return;
         };
         let runs = home.runs_dir();
@@ -237,16 +234,7 @@ impl RunsScreen {
         } else if let Some(parent) = runs.ancestors().skip(1).find(|p| p.is_dir()) {
             want.insert(parent.to_path_buf());
         }
-        for gone in self.watched.difference(&want) {
-            let _ = w.unwatch(gone);
-        }
-        let mut watched = BTreeSet::new();
-        for dir in want {
-            if self.watched.contains(&dir) || w.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
-                watched.insert(dir);
-            }
-        }
-        self.watched = watched;
+        w.set(want);
     }
 
     /// Files changed under a watched folder: re-read the runs they belong to, or the whole

@@ -15,6 +15,7 @@ use ratatui::layout::Rect;
 
 use crate::dataset::lint::{self, LintOptions, LintReport};
 use crate::train::config::{self, Problem, UserConfig};
+use crate::train::model_folders::{self, Roots};
 use crate::train::prepare;
 use crate::train::run::{Home, RunId};
 use crate::train::start;
@@ -22,6 +23,7 @@ use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
 use crate::tui::popups::Popup;
 use crate::tui::popups::form::{Form, FormId, Values};
+use crate::tui::popups::picker::{Picker, Row};
 use crate::tui::screen::{Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen};
 use crate::tui::widgets::line_input;
 use crate::tui::widgets::panel::human_size;
@@ -48,6 +50,7 @@ train:
     choose-previous: Left
     choose-next: Right
     plan: Ctrl-p
+    pick-base: Ctrl-b
     launch: Ctrl-r
     save: Ctrl-s
     load: Ctrl-o
@@ -65,6 +68,7 @@ const PREVIOUS: &str = "previous-field";
 const CHOOSE_PREVIOUS: &str = "choose-previous";
 const CHOOSE_NEXT: &str = "choose-next";
 const PLAN: &str = "plan";
+const PICK_BASE: &str = "pick-base";
 const LAUNCH: &str = "launch";
 const SAVE: &str = "save";
 const LOAD: &str = "load";
@@ -104,6 +108,8 @@ pub struct TrainScreen {
     /// The run this screen launched last.
     pub launched: Option<RunId>,
     pub popup: Option<Popup>,
+    /// Where the base-model picker looks (the environment's places, from the current folder).
+    pub model_roots: Roots,
     user: UserConfig,
     home: Home,
     /// The lorabench binary the run's supervisor is (this one, outside tests).
@@ -145,6 +151,7 @@ impl TrainScreen {
             base_note: None,
             launched: None,
             popup: None,
+            model_roots: Roots::here(&std::env::current_dir().unwrap_or_default()),
             user,
             home,
             exe,
@@ -284,6 +291,44 @@ impl TrainScreen {
         Form::new(id, title, &[("file", text)], help)
     }
 
+    /// The base models found where such models are kept, each with its family and size.
+    fn base_picker(&self) -> Picker {
+        let places = self.model_roots.places();
+        let rows = model_folders::find(&places)
+            .into_iter()
+            .map(|f| {
+                let text = f
+                    .path
+                    .strip_prefix(&self.form.cwd)
+                    .unwrap_or(&f.path)
+                    .display()
+                    .to_string();
+                let note = match &f.family {
+                    Ok(family) => {
+                        format!("{} · {} · {}", family.as_str(), human_size(f.size), f.place)
+                    }
+                    Err(why) => format!("{why} · {}", f.place),
+                };
+                Row {
+                    value: f.path.display().to_string(),
+                    text,
+                    note,
+                    ok: f.family.is_ok(),
+                }
+            })
+            .collect();
+        let help = if places.is_empty() {
+            "no model folder found (ComfyUI, webui or forge model folders, the Hugging Face \
+             cache, under here, home or /workspace): set LORABENCH_MODELS to your models' \
+             folder, or type the path in the field"
+                .to_string()
+        } else {
+            let looked: Vec<String> = places.iter().map(|p| p.dir.display().to_string()).collect();
+            format!("looked in {}", looked.join(", "))
+        };
+        Picker::new(FormId::TrainBase, "Base model", rows, help)
+    }
+
     fn path(&self, text: &str) -> PathBuf {
         let p = Path::new(text);
         if p.is_absolute() {
@@ -312,6 +357,10 @@ impl TrainScreen {
                 }
             }
             PLAN => self.plan(),
+            PICK_BASE => {
+                self.popup = Some(Popup::Picker(Box::new(self.base_picker())));
+                Vec::new()
+            }
             LAUNCH => self.launch(),
             SAVE => {
                 self.popup = Some(Popup::Form(self.path_form(FormId::TrainSave)));
@@ -399,6 +448,8 @@ impl Screen for TrainScreen {
             Command::new(PLAN, "show the files and argv the backend will use")
                 .bar("plan", 1)
                 .off_if(bad, blocked),
+            Command::new(PICK_BASE, "choose the base model from the model folders found")
+                .bar("base", 2),
             Command::new(LAUNCH, "launch the run")
                 .bar("launch", 1)
                 .off_if(bad, blocked),
@@ -473,6 +524,14 @@ impl Screen for TrainScreen {
         }
         let path = self.path(text);
         match values.id {
+            FormId::TrainBase => {
+                self.form.set("model.base", text);
+                self.changed(ctx);
+                Ok(vec![Effect::status(
+                    Level::Info,
+                    format!("base model {}", path.display()),
+                )])
+            }
             FormId::TrainSave => {
                 let Some(r) = &self.checked.resolved else {
                     return Err("the config does not merge yet: nothing to save".into());

@@ -13,7 +13,7 @@ use std::sync::mpsc::Sender;
 
 use ratatui_image::picker::{Picker, ProtocolType};
 
-use crate::tui::images::{Decoded, ImageKey, ImageWorkers, Purpose, Shown, protocol_of};
+use crate::tui::images::{Decoded, ImageKey, ImageWorkers, Shown, protocol_of};
 use crate::tui::msg::Msg;
 use crate::tui::theme::Theme;
 
@@ -50,6 +50,12 @@ pub fn draw(
             frame.render_widget(Image::new(protocol), target);
         }
         Some((key, Err(err))) if key.path == path => {
+            // The pane is about this file: its name says which, the folders only take room.
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let err = match name {
+                Some(name) => err.replace(&path.display().to_string(), &name),
+                None => err.clone(),
+            };
             placeholder(
                 frame,
                 area,
@@ -77,14 +83,17 @@ fn placeholder(frame: &mut Frame, area: Rect, text: &str, style: Style) {
     );
 }
 
-/// One image pane on a screen other than the browser (the Lint screen's preview): its own
-/// decode worker, latest wins, and the image last decoded for it. The browser keeps its
-/// preview beside its thumbnails, on workers it shares between the two.
+/// The images of a screen other than the browser (the Lint screen's preview, the monitor's
+/// samples): its own decode worker, the latest request replacing what was not started yet, and
+/// the last decode of each image asked for. The browser keeps its preview beside its
+/// thumbnails, on workers it shares between the two.
 pub struct PreviewPane {
     workers: ImageWorkers,
     protocol: ProtocolType,
-    wanted: Option<ImageKey>,
-    pub shown: Option<Shown>,
+    /// Asked for and not back yet, in the order asked.
+    wanted: Vec<ImageKey>,
+    /// One decode per image asked for last (so memory stays at one screenful).
+    shown: Vec<Shown>,
 }
 
 impl PreviewPane {
@@ -92,8 +101,8 @@ impl PreviewPane {
         PreviewPane {
             workers: ImageWorkers::start(picker.clone(), tx, 1),
             protocol: picker.protocol_type(),
-            wanted: None,
-            shown: None,
+            wanted: Vec::new(),
+            shown: Vec::new(),
         }
     }
 
@@ -106,35 +115,61 @@ impl PreviewPane {
 
     /// Shows `path` in `cells`; asks for a decode unless it is shown or already asked for.
     pub fn want(&mut self, path: PathBuf, cells: (u16, u16)) {
-        if cells.0 == 0 || cells.1 == 0 {
-            return;
+        self.want_all(vec![(path, cells)]);
+    }
+
+    /// Shows these images, each in its cells: asks for those not shown at that size, the first
+    /// first; the others asked for before and not started are dropped.
+    pub fn want_all(&mut self, images: Vec<(PathBuf, (u16, u16))>) {
+        let keys: Vec<ImageKey> = images
+            .into_iter()
+            .filter(|(_, (w, h))| *w > 0 && *h > 0)
+            .map(|(path, cells)| ImageKey::new(path, cells))
+            .collect();
+        self.shown
+            .retain(|(k, _)| keys.iter().any(|n| n.path == k.path));
+        let missing: Vec<ImageKey> = keys
+            .into_iter()
+            .filter(|k| !self.shown.iter().any(|(s, _)| s == k))
+            .collect();
+        if missing != self.wanted {
+            let mut rest = missing.clone();
+            if !rest.is_empty() {
+                self.workers.want_preview(rest.remove(0));
+            }
+            self.workers.want_thumbs(rest);
+            self.wanted = missing;
         }
-        let key = ImageKey::new(path, cells);
-        let shown = self.shown.as_ref().is_some_and(|(k, _)| *k == key);
-        if !shown && self.wanted.as_ref() != Some(&key) {
-            self.workers.want_preview(key.clone());
-            self.wanted = Some(key);
-        }
+    }
+
+    /// The last decode of `path` (at whatever size it was asked for).
+    pub fn shown(&self, path: &std::path::Path) -> Option<&Shown> {
+        self.shown.iter().find(|(k, _)| k.path == path)
+    }
+
+    /// The first image shown, for a pane of one.
+    pub fn only(&self) -> Option<&Shown> {
+        self.shown.first()
     }
 
     /// Whether a decode asked for is still outstanding.
     pub fn pending(&self) -> bool {
-        self.wanted.is_some()
+        !self.wanted.is_empty()
     }
 
-    /// Takes the message if it is the decode this pane waits for; anything else stays.
+    /// Takes the message if it is a decode this pane waits for; anything else stays.
     pub fn take(&mut self, msg: &mut Option<Msg>) -> bool {
         let ours = matches!(msg, Some(Msg::Image(d))
-            if d.purpose == Purpose::Preview
-                && self.wanted.as_ref() == Some(&d.key)
+            if self.wanted.contains(&d.key)
                 && protocol_of(&d.result).is_none_or(|p| p == self.protocol));
         if !ours {
             return false;
         }
         if let Some(Msg::Image(done)) = msg.take() {
             let Decoded { key, result, .. } = *done;
-            self.wanted = None;
-            self.shown = Some((key, result.map(|(protocol, _)| protocol)));
+            self.wanted.retain(|k| *k != key);
+            self.shown.retain(|(k, _)| k.path != key.path);
+            self.shown.push((key, result.map(|(protocol, _)| protocol)));
         }
         true
     }

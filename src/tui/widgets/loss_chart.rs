@@ -1,6 +1,9 @@
 //! The loss chart: the raw loss as a min–max band per column, its moving average over it, and
 //! the learning rate on a second axis (its scale on the right). Drawn from
-//! [`Series::columns`], so a frame costs about its width, whatever the number of points.
+//! [`Series::columns`], so a frame costs about its width, whatever the number of points; the
+//! columns are kept in a [`Cache`] while the points and the view stay the same, so the frames
+//! drawn for other reasons (the machine sample each second, a key in another panel) cost only
+//! the drawing.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -27,6 +30,50 @@ pub struct Data<'a> {
     pub loss: &'a Series,
     pub ema: &'a Series,
     pub lr: &'a Series,
+}
+
+/// The columns of the last frame and what they were computed for.
+#[derive(Debug, Default)]
+pub struct Cache {
+    key: Option<Key>,
+    loss: Vec<Option<Bucket>>,
+    ema: Vec<Option<Bucket>>,
+    lr: Vec<Option<Bucket>>,
+}
+
+/// What a frame's columns depend on: the series only ever grow, so their lengths tell whether
+/// a point was added.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Key {
+    lo: u64,
+    hi: u64,
+    columns: usize,
+    ema: bool,
+    lens: [usize; 3],
+}
+
+impl Cache {
+    /// The columns for `view` over `n` columns, computed again only when something changed.
+    fn columns(&mut self, data: &Data, view: View, n: usize) -> &Cache {
+        let key = Key {
+            lo: view.lo,
+            hi: view.hi,
+            columns: n,
+            ema: view.ema,
+            lens: [data.loss.len(), data.ema.len(), data.lr.len()],
+        };
+        if self.key != Some(key) {
+            self.loss = data.loss.columns(view.lo, view.hi, n);
+            self.ema = if view.ema {
+                data.ema.columns(view.lo, view.hi, n)
+            } else {
+                Vec::new()
+            };
+            self.lr = data.lr.columns(view.lo, view.hi, n);
+            self.key = Some(key);
+        }
+        self
+    }
 }
 
 /// Width of the value labels on each side.
@@ -72,7 +119,15 @@ fn fg(style: ratatui::style::Style, or: Color) -> Color {
     style.fg.unwrap_or(or)
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, block: Block, data: &Data, view: View, t: &Theme) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    data: &Data,
+    view: View,
+    cache: &mut Cache,
+    t: &Theme,
+) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.width <= 2 * LABEL + 4 || inner.height < 4 {
@@ -86,19 +141,13 @@ pub fn draw(frame: &mut Frame, area: Rect, block: Block, data: &Data, view: View
     );
     // Braille: two dots a cell across.
     let n = usize::from(plot.width) * 2;
-    let loss = data.loss.columns(view.lo, view.hi, n);
-    let Some((y0, y1)) = range(&loss, view.log) else {
+    let Cache { loss, ema, lr, .. } = cache.columns(data, view, n);
+    let Some((y0, y1)) = range(loss, view.log) else {
         let text = Paragraph::new(Line::styled("no loss reported yet", t.dim));
         frame.render_widget(text, plot);
         return;
     };
-    let ema = if view.ema {
-        data.ema.columns(view.lo, view.hi, n)
-    } else {
-        Vec::new()
-    };
-    let lr = data.lr.columns(view.lo, view.hi, n);
-    let lr_range = range(&lr, false);
+    let lr_range = range(lr, false);
     let (band, line, lr_colour) = (
         fg(t.dim, Color::DarkGray),
         fg(t.accent, Color::Cyan),
@@ -131,12 +180,12 @@ pub fn draw(frame: &mut Frame, area: Rect, block: Block, data: &Data, view: View
                     ctx.draw(&Stroke::new(w[0].0, w[0].1, w[1].0, w[1].1, c));
                 }
             };
-            poly(ctx, &means(&ema, &|v| scaled(v, view.log)), line);
+            poly(ctx, &means(ema, &|v| scaled(v, view.log)), line);
             if let Some((l0, l1)) = lr_range {
                 ctx.layer();
                 let span = (l1 - l0).max(1e-30);
                 let to_y = |v: f64| Some(y0 + (v - l0) / span * (y1 - y0));
-                poly(ctx, &means(&lr, &to_y), lr_colour);
+                poly(ctx, &means(lr, &to_y), lr_colour);
             }
         });
     frame.render_widget(canvas, plot);

@@ -55,6 +55,8 @@ pub struct MachinePanel {
     /// Why the sampler stopped, when it did.
     failed: Option<String>,
     history: BTreeMap<u32, Trace>,
+    /// Every GPU seen, by index: one that stops answering (a driver reset) is named as lost.
+    names: BTreeMap<u32, String>,
 }
 
 impl MachinePanel {
@@ -66,6 +68,7 @@ impl MachinePanel {
             };
             let util = g.utilization.map(|u| f64::from(u) / 100.0);
             self.history.entry(g.index).or_default().push(vram, util);
+            self.names.insert(g.index, g.name.clone());
         }
         // A GPU that did not answer this time leaves a gap, not a stale line.
         for (index, trace) in &mut self.history {
@@ -100,15 +103,27 @@ impl MachinePanel {
         }
         match &self.latest {
             None => lines.push(Line::styled("sampling the GPUs…", t.dim)),
-            Some(m) if m.gpus.gpus.is_empty() => {
-                lines.push(Line::styled("no NVIDIA GPU found", t.dim));
-                for n in &m.gpus.notes {
-                    lines.push(Line::styled(n.clone(), t.dim));
-                }
-            }
             Some(m) => {
                 for g in &m.gpus.gpus {
                     lines.extend(self.gpu_lines(g, width, t));
+                }
+                let lost: Vec<String> = self
+                    .names
+                    .iter()
+                    .filter(|(i, _)| !m.gpus.gpus.iter().any(|g| g.index == **i))
+                    .map(|(i, name)| format!("gpu{i} {name} lost"))
+                    .collect();
+                if m.gpus.gpus.is_empty() && lost.is_empty() {
+                    lines.push(Line::styled("no NVIDIA GPU found", t.dim));
+                }
+                let trouble = m.gpus.gpus.is_empty() || !lost.is_empty();
+                lines.extend(lost.into_iter().map(|l| Line::styled(l, t.warning)));
+                // Why, the source asked last first: nvidia-smi's own words are the ones
+                // people know from a driver reset, and the panel may not have room for all.
+                if trouble {
+                    for n in m.gpus.notes.iter().rev() {
+                        lines.push(Line::styled(n.clone(), t.dim));
+                    }
                 }
             }
         }

@@ -1,12 +1,15 @@
 //! The run monitor: one run's progress, its loss chart (raw, moving average, learning rate;
 //! zoom and scroll by step, log scale), its checkpoints (Enter opens one on the LoRA screen)
-//! and samples, the end of its log with a search, and the machine (sampled once a second). It
+//! and sample images (by step and prompt, or one prompt side by side across steps), the end
+//! of its log with a search, and the machine (sampled once a second). It
 //! only reads the run folder: closing it never touches the run. Files are watched with notify;
 //! the machine sample also moves the clock and notices a run going quiet (stalled).
 
 mod log_panel;
 pub mod machine;
+mod samples_panel;
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -28,16 +31,19 @@ use crate::train::supervisor::TRAIN_LOG;
 use crate::train::supervisor::follow::METRICS;
 use crate::tui::job::{Job, Update};
 use crate::tui::keymap::nav;
+use crate::tui::layout::body;
 use crate::tui::msg::Msg;
 use crate::tui::screen::{Command, Ctx, DrawCtx, Effect, Effects, Event, Level, Opener, Screen};
 use crate::tui::theme::Theme;
 use crate::tui::watch;
+use crate::tui::widgets::image_pane::PreviewPane;
 use crate::tui::widgets::loss_chart::{self, Data, View};
 use crate::tui::widgets::panel::{gauge, human_size, panel, truncate_left};
 
 use super::lora;
 use log_panel::LogPanel;
 use machine::{Machine, MachinePanel};
+use samples_panel::SamplesPanel;
 
 /// Opened from the Runs screen, not from the browser.
 pub const OPENER: Option<Opener> = None;
@@ -54,6 +60,11 @@ monitor:
     whole: '0'
     log-scale: L
     average: a
+    older-sample: '['
+    newer-sample: ']'
+    previous-prompt: '{'
+    next-prompt: '}'
+    side-by-side: s
     inspect: Enter
     search: /
     next-match: n
@@ -76,6 +87,11 @@ const WHOLE: &str = "whole";
 const LOG_SCALE: &str = "log-scale";
 const AVERAGE: &str = "average";
 const INSPECT: &str = "inspect";
+const OLDER_SAMPLE: &str = "older-sample";
+const NEWER_SAMPLE: &str = "newer-sample";
+const PREVIOUS_PROMPT: &str = "previous-prompt";
+const NEXT_PROMPT: &str = "next-prompt";
+const SIDE_BY_SIDE: &str = "side-by-side";
 const SEARCH: &str = "search";
 const NEXT_MATCH: &str = "next-match";
 const PREVIOUS_MATCH: &str = "previous-match";
@@ -92,6 +108,8 @@ pub struct MonitorScreen {
     error: Option<String>,
     metrics: JsonlTail,
     curves: Curves,
+    /// The chart's columns, kept between frames (drawing has only `&self`).
+    chart: RefCell<loss_chart::Cache>,
     /// Lines of metrics.jsonl that could not be read.
     problems: Vec<String>,
     log: LogPanel,
@@ -102,6 +120,7 @@ pub struct MonitorScreen {
     log_scale: bool,
     average: bool,
     machine: MachinePanel,
+    samples: SamplesPanel,
     sampler: Job<Machine, ()>,
     watcher: Option<RecommendedWatcher>,
     /// The time the progress line is drawn for (the last refresh or machine sample).
@@ -122,6 +141,7 @@ impl MonitorScreen {
             detail: None,
             error: None,
             curves: Curves::new(),
+            chart: RefCell::default(),
             problems: Vec::new(),
             log: LogPanel::default(),
             checkpoint: 0,
@@ -129,6 +149,7 @@ impl MonitorScreen {
             log_scale: false,
             average: true,
             machine: MachinePanel::default(),
+            samples: SamplesPanel::new(PreviewPane::new(ctx.picker, ctx.tx.clone())),
             sampler: Job::new(),
             watcher: None,
             now: now(),
@@ -145,7 +166,19 @@ impl MonitorScreen {
         if let Err(e) = s.sampler.start(ctx.tx, "machine-sampler", machine::sampler(folder)) {
             s.machine.failed(e);
         }
+        s.request_images(ctx.area);
         s
+    }
+
+    fn sample_list(&self) -> &[Artifact] {
+        self.detail.as_ref().map_or(&[][..], |d| &d.samples[..])
+    }
+
+    /// Asks for the sample images the screen will draw at its size now.
+    fn request_images(&mut self, area: Rect) {
+        let a = areas(body(area));
+        let samples = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
+        self.samples.request(samples, a.samples, a.chart);
     }
 
     fn watch(&mut self, ctx: &Ctx, dir: PathBuf) {
@@ -283,6 +316,17 @@ impl MonitorScreen {
             NEXT_MATCH | PREVIOUS_MATCH if !self.log.step(action == NEXT_MATCH) => {
                 return vec![Effect::status(Level::Info, "no match in the log")];
             }
+            OLDER_SAMPLE | NEWER_SAMPLE => {
+                let by = if action == OLDER_SAMPLE { -1 } else { 1 };
+                let list = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
+                self.samples.cursor.step(list, by);
+            }
+            PREVIOUS_PROMPT | NEXT_PROMPT => {
+                let by = if action == PREVIOUS_PROMPT { -1 } else { 1 };
+                let list = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
+                self.samples.cursor.prompt_by(list, by);
+            }
+            SIDE_BY_SIDE => self.samples.side_by_side = !self.samples.side_by_side,
             ZOOM_IN | ZOOM_OUT | EARLIER | LATER => self.zoom(action),
             WHOLE => self.span = None,
             LOG_SCALE => self.log_scale = !self.log_scale,
@@ -365,6 +409,12 @@ impl Screen for MonitorScreen {
         let none = self.full().is_none();
         let no_checkpoint = self.checkpoints().next().is_none();
         let no_search = !self.log.searching();
+        let no_sample = self.sample_list().is_empty();
+        let side = if self.samples.side_by_side {
+            "back to the loss chart"
+        } else {
+            "one prompt's samples side by side across steps"
+        };
         vec![
             Command::new(nav::DOWN, "next older checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
             Command::new(nav::UP, "next newer checkpoint").off_if(no_checkpoint, "no checkpoints yet"),
@@ -375,6 +425,11 @@ impl Screen for MonitorScreen {
             Command::new(INSPECT, "inspect the checkpoint on the LoRA screen")
                 .bar("inspect", 1)
                 .off_if(no_checkpoint, "no checkpoints yet"),
+            Command::new(OLDER_SAMPLE, "the sample one step older").off_if(no_sample, "no samples yet"),
+            Command::new(NEWER_SAMPLE, "the sample one step newer").off_if(no_sample, "no samples yet"),
+            Command::new(PREVIOUS_PROMPT, "the previous prompt's sample").off_if(no_sample, "no samples yet"),
+            Command::new(NEXT_PROMPT, "the next prompt's sample").off_if(no_sample, "no samples yet"),
+            Command::new(SIDE_BY_SIDE, side).bar("samples", 2).off_if(no_sample, "no samples yet"),
             Command::new(SEARCH, "search the log").bar("search", 2),
             Command::new(NEXT_MATCH, "next older match").off_if(no_search, "no search yet"),
             Command::new(PREVIOUS_MATCH, "next newer match").off_if(no_search, "no search yet"),
@@ -393,6 +448,44 @@ impl Screen for MonitorScreen {
     }
 
     fn event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
+        let effects = self.on_event(ctx, event);
+        self.request_images(ctx.area);
+        effects
+    }
+
+    fn images_pending(&self) -> bool {
+        self.samples.pending()
+    }
+
+    fn draw(&self, frame: &mut Frame, body: Rect, ctx: &DrawCtx) {
+        let t = ctx.theme;
+        let a = areas(body);
+        self.draw_progress(frame, a.top, t);
+        if self.samples.side_by_side {
+            self.samples.draw_strip(frame, a.chart, self.sample_list(), t);
+        } else {
+            self.draw_chart(frame, a.chart, t);
+        }
+        self.machine.draw(frame, a.machine, t);
+        let d = self.detail.as_ref();
+        let checkpoints = d.map_or(&[][..], |d| &d.checkpoints[..]);
+        checkpoints_panel(frame, a.checkpoints, checkpoints, self.checkpoint, t);
+        self.samples.draw(frame, a.samples, self.sample_list(), t);
+        let failed = d.filter(|d| d.summary.state == State::Failed);
+        // The line the run failed with: the error the follower found, else the log's last.
+        let error = failed.and_then(|d| {
+            let s = &d.summary;
+            s.message
+                .as_deref()
+                .filter(|m| self.log.lines.iter().any(|l| l == m))
+                .or_else(|| s.last_lines.last().map(String::as_str))
+        });
+        self.log.draw(frame, a.log, &self.problems, error, t);
+    }
+}
+
+impl MonitorScreen {
+    fn on_event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
         match event {
             Event::Key { action, key } if self.log.prompting() => {
                 match action {
@@ -405,7 +498,14 @@ impl Screen for MonitorScreen {
             Event::Key {
                 action: Some(a), ..
             } => self.action(ctx, a),
+            Event::Resized => {
+                self.samples.pane().use_picker(ctx.picker, ctx.tx);
+                Vec::new()
+            }
             Event::Message(msg) => {
+                if self.samples.pane().take(msg) {
+                    return Vec::new();
+                }
                 if let Some(Msg::Watched(paths)) = msg.as_ref() {
                     let paths = paths.clone();
                     return self.on_change(&paths);
@@ -423,45 +523,44 @@ impl Screen for MonitorScreen {
             _ => Vec::new(),
         }
     }
-
-    fn draw(&self, frame: &mut Frame, body: Rect, ctx: &DrawCtx) {
-        let t = ctx.theme;
-        let [top, middle, bottom] = Layout::vertical([
-            Constraint::Length(3),
-            Constraint::Min(8),
-            Constraint::Length(9),
-        ])
-        .areas(body);
-        self.draw_progress(frame, top, t);
-        let [chart, machine] =
-            Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(middle);
-        self.draw_chart(frame, chart, t);
-        self.machine.draw(frame, machine, t);
-        let [ckpts, samples, log] = Layout::horizontal([
-            Constraint::Percentage(30),
-            Constraint::Percentage(25),
-            Constraint::Percentage(45),
-        ])
-        .areas(bottom);
-        let d = self.detail.as_ref();
-        let checkpoints = d.map_or(&[][..], |d| &d.checkpoints[..]);
-        let samples_list = d.map_or(&[][..], |d| &d.samples[..]);
-        files(frame, ckpts, " Checkpoints ", checkpoints, Some(self.checkpoint), t);
-        files(frame, samples, " Samples ", samples_list, None, t);
-        let failed = d.filter(|d| d.summary.state == State::Failed);
-        // The line the run failed with: the error the follower found, else the log's last.
-        let error = failed.and_then(|d| {
-            let s = &d.summary;
-            s.message
-                .as_deref()
-                .filter(|m| self.log.lines.iter().any(|l| l == m))
-                .or_else(|| s.last_lines.last().map(String::as_str))
-        });
-        self.log.draw(frame, log, &self.problems, error, t);
-    }
 }
 
 // ----- drawing -----
+
+/// Where each panel goes; the same numbers size the sample images asked for.
+struct Areas {
+    top: Rect,
+    chart: Rect,
+    machine: Rect,
+    checkpoints: Rect,
+    samples: Rect,
+    log: Rect,
+}
+
+fn areas(body: Rect) -> Areas {
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(8),
+        Constraint::Length(9),
+    ])
+    .areas(body);
+    let [chart, machine] =
+        Layout::horizontal([Constraint::Min(30), Constraint::Length(34)]).areas(middle);
+    let [checkpoints, samples, log] = Layout::horizontal([
+        Constraint::Percentage(30),
+        Constraint::Percentage(25),
+        Constraint::Percentage(45),
+    ])
+    .areas(bottom);
+    Areas {
+        top,
+        chart,
+        machine,
+        checkpoints,
+        samples,
+        log,
+    }
+}
 
 /// `3.21 it/s`, or `4.2 s/it` when slower than one step a second.
 fn rate_text(rate: f64) -> String {
@@ -472,20 +571,12 @@ fn rate_text(rate: f64) -> String {
     }
 }
 
-/// A panel of saved files, newest first; `cursor` (counted from the newest) marks one, with
-/// its size shown, for the checkpoints.
-fn files(
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
-    list: &[Artifact],
-    cursor: Option<usize>,
-    t: &Theme,
-) {
-    let block = panel(Line::from(format!("{title}({}) ", list.len())), false, t);
+/// The checkpoints, newest first; `cursor` (counted from the newest) marks one.
+fn checkpoints_panel(frame: &mut Frame, area: Rect, list: &[Artifact], cursor: usize, t: &Theme) {
+    let block = panel(Line::from(format!(" Checkpoints ({}) ", list.len())), false, t);
     let width = usize::from(area.width.saturating_sub(2));
     let rows = usize::from(area.height.saturating_sub(2));
-    let skip = cursor.map_or(0, |c| (c + 1).saturating_sub(rows));
+    let skip = (cursor + 1).saturating_sub(rows);
     let mut lines: Vec<Line> = list
         .iter()
         .rev()
@@ -499,9 +590,10 @@ fn files(
                 (None, None) => "-".into(),
             };
             // The size where the panel has room for it; the stem (the extension says little).
-            let size = match cursor {
-                Some(_) if width >= 30 => human_size(a.size),
-                _ => String::new(),
+            let size = if width >= 30 {
+                human_size(a.size)
+            } else {
+                String::new()
             };
             let name = a
                 .path
@@ -509,7 +601,7 @@ fn files(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let room = width.saturating_sub(6 + size.len() + 1);
-            let row = if cursor == Some(i) { t.cursor } else { t.base };
+            let row = if cursor == i { t.cursor } else { t.base };
             Line::from(vec![
                 Span::styled(format!("{step:>5} "), row.patch(t.accent)),
                 Span::styled(format!("{:<room$}", truncate_left(&name, room)), row),
@@ -602,6 +694,6 @@ impl MonitorScreen {
             log: self.log_scale,
             ema: self.average,
         };
-        loss_chart::draw(frame, area, block, &data, view, t);
+        loss_chart::draw(frame, area, block, &data, view, &mut self.chart.borrow_mut(), t);
     }
 }

@@ -141,6 +141,17 @@ impl ConfigForm {
         self.presets.get(self.preset?).map(String::as_str)
     }
 
+    /// Puts `text` in the field for `key` (a chosen base model); `false` if there is none.
+    pub fn set(&mut self, key: &str, text: &str) -> bool {
+        match self.fields.iter_mut().find(|f| f.key == key) {
+            Some(f) => {
+                f.input = line_input::new(text);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn field(&self, key: &str) -> Option<&TextField> {
         self.fields.iter().find(|f| f.key == key)
     }
