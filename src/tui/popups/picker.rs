@@ -120,7 +120,8 @@ impl Picker {
     pub fn draw(&self, frame: &mut Frame, t: &Theme) {
         let shown = self.shown();
         let list_rows = shown.len().clamp(1, 16) as u16;
-        let area = centered(frame.area(), 100, list_rows + 6);
+        // The filter, the list, a blank row and two rows of help inside the border.
+        let area = centered(frame.area(), 100, list_rows + 7);
         frame.render_widget(Clear, area);
         let title = format!(" {} ({}/{}) ", self.title, shown.len(), self.rows.len());
         let block = panel(Line::from(title), true, t).style(t.popup);
@@ -140,7 +141,7 @@ impl Picker {
             Rect::new(inner.x + 8, inner.y, inner.width - 8, 1),
             t,
         );
-        let rows = usize::from(inner.height.saturating_sub(3));
+        let rows = usize::from(inner.height.saturating_sub(4));
         let width = usize::from(inner.width);
         let skip = (self.cursor + 1).saturating_sub(rows);
         let mut lines: Vec<Line> = shown
@@ -162,7 +163,12 @@ impl Picker {
             })
             .collect();
         if lines.is_empty() {
-            lines.push(Line::styled("nothing matches", t.dim));
+            let none = if self.rows.is_empty() {
+                "none found"
+            } else {
+                "nothing matches the filter"
+            };
+            lines.push(Line::styled(none, t.dim));
         }
         let list = Rect::new(inner.x, inner.y + 1, inner.width, rows as u16);
         frame.render_widget(Paragraph::new(lines), list);

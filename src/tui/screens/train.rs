@@ -324,7 +324,10 @@ impl TrainScreen {
                 .to_string()
         } else {
             let looked: Vec<String> = places.iter().map(|p| p.dir.display().to_string()).collect();
-            format!("looked in {}", looked.join(", "))
+            format!(
+                "looked in {} · LORABENCH_MODELS adds folders (separated by ':')",
+                looked.join(", ")
+            )
         };
         Picker::new(FormId::TrainBase, "Base model", rows, help)
     }
