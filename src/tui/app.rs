@@ -54,6 +54,8 @@ pub struct App {
     pub area: Rect,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// The screen the last message went to said nothing drawn changed ([`Effect::Unchanged`]).
+    unchanged: bool,
     /// Set when the workbench should exit, with the exit code.
     pub quit: Option<u8>,
     /// Printed once the terminal is back to normal.
@@ -99,6 +101,7 @@ impl App {
             help: None,
             area,
             dirty: true,
+            unchanged: false,
             quit: None,
             farewell: Vec::new(),
             notices: Vec::new(),
@@ -215,7 +218,10 @@ impl App {
                 }
             }
         }
-        self.dirty = true;
+        // A screen may say the message changed nothing it draws.
+        if !std::mem::take(&mut self.unchanged) {
+            self.dirty = true;
+        }
     }
 
     /// Runs what was scheduled for `next_deadline`.
@@ -324,6 +330,7 @@ impl App {
                 Effect::Quit(code) => self.quit = Some(code),
                 Effect::Farewell(text) => self.farewell.push(text),
                 Effect::Notify { title, body } => self.notices.push((title, body)),
+                Effect::Unchanged => self.unchanged = true,
             }
         }
     }

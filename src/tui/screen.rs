@@ -124,6 +124,10 @@ pub enum Effect {
     Farewell(String),
     /// Ask the terminal for a desktop notification (`notify.rs`): a run ended, say.
     Notify { title: String, body: String },
+    /// Nothing drawn changed (a file change held back for the next read): no frame for it.
+    /// A live run writes its log tens of times a second; a frame for each is most of the
+    /// monitor's cost.
+    Unchanged,
 }
 
 impl Effect {

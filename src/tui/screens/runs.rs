@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -23,6 +23,7 @@ use crate::train::run::display::{self, duration, reason, state_label, steps, too
 use crate::train::run::summary::{self, Entry, ReadOptions, Summary};
 use crate::train::run::{Home, RunId, State};
 use crate::train::supervisor::TRAIN_LOG;
+use crate::train::supervisor::follow::METRICS;
 use crate::tui::job::{Job, Reporter, Update};
 use crate::tui::keymap::nav;
 use crate::tui::layout::inner;
@@ -78,6 +79,9 @@ pub struct RunsScreen {
     /// Streams what the stop does; ends with the state the run ended in.
     stopping: Job<String, (RunId, State)>,
     watcher: Option<watch::Folders>,
+    /// When each run's files were last read, and the runs with changes not read yet.
+    read_at: BTreeMap<String, Instant>,
+    pending: BTreeSet<String>,
     /// Ticks while some run is live, for the stall look.
     ticker: Job<(), ()>,
     tx: Option<Sender<Msg>>,
@@ -87,6 +91,8 @@ pub struct RunsScreen {
 
 /// How often live runs are looked at for a quiet log (one stat per live run).
 const STALL_LOOK: Duration = Duration::from_secs(2);
+/// How often a live run's row is read again at most while its log streams.
+const READ_EVERY: Duration = Duration::from_millis(250);
 
 /// Opens the Runs screen on the runs home of the user's config.
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {
@@ -116,6 +122,8 @@ impl RunsScreen {
             asking: None,
             stopping: Job::new(),
             watcher: None,
+            read_at: BTreeMap::new(),
+            pending: BTreeSet::new(),
             ticker: Job::new(),
             tx: None,
             quiet: BTreeMap::new(),
@@ -192,6 +200,9 @@ impl RunsScreen {
 
     /// The tick: a live run whose log's quiet has changed either way is read again.
     fn look_for_stalls(&mut self) {
+        for id in std::mem::take(&mut self.pending) {
+            self.refresh(&id);
+        }
         let Some(runs) = self.home.as_ref().map(Home::runs_dir) else {
             return;
         };
@@ -238,28 +249,50 @@ impl RunsScreen {
     }
 
     /// Files changed under a watched folder: re-read the runs they belong to, or the whole
-    /// list when runs came or went.
-    fn changed(&mut self, paths: &[PathBuf]) {
+    /// list when runs came or went. `false` when nothing was read (changes held back).
+    fn changed(&mut self, paths: &[PathBuf]) -> bool {
         let Some(runs) = self.home.as_ref().map(Home::runs_dir) else {
-            return;
+            return false;
         };
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut light = true;
         for p in paths {
             match run_of(&runs, p) {
                 Some(id) if p.parent() != Some(runs.as_path()) => {
+                    light &= p
+                        .file_name()
+                        .is_some_and(|n| n == TRAIN_LOG || n == METRICS);
                     touched.insert(id);
                 }
                 // A run folder came or went, or the runs folder (or a parent of it) appeared.
-                _ if p.starts_with(&runs) || runs.starts_with(p) => return self.relist(),
+                _ if p.starts_with(&runs) || runs.starts_with(p) => {
+                    self.relist();
+                    return true;
+                }
                 _ => {}
             }
         }
+        // A live run's log and metrics change tens of times a second: its row is read again at
+        // most every READ_EVERY, the rest on the ticker; its state (status.json) at once.
+        let mut read = false;
         for id in touched {
-            self.refresh(&id);
+            let recent = self
+                .read_at
+                .get(&id)
+                .is_some_and(|t| t.elapsed() < READ_EVERY);
+            if light && recent {
+                self.pending.insert(id);
+            } else {
+                self.refresh(&id);
+                read = true;
+            }
         }
+        read
     }
 
     fn refresh(&mut self, id: &str) {
+        self.pending.remove(id);
+        self.read_at.insert(id.to_string(), Instant::now());
         let Some(home) = &self.home else { return };
         let Some(i) = self.entries.iter().position(|e| entry_id(e) == id) else {
             return self.relist();
@@ -410,8 +443,10 @@ impl Screen for RunsScreen {
                 // Looked at, not taken: the monitor above or below watches run files too.
                 if let Some(Msg::Watched(paths)) = msg.as_ref() {
                     let paths = paths.clone();
-                    self.changed(&paths);
-                    return Vec::new();
+                    return match self.changed(&paths) {
+                        true => Vec::new(),
+                        false => vec![Effect::Unchanged],
+                    };
                 }
                 if let Some(update) = self.ticker.take(msg) {
                     if matches!(update, Update::Item(())) {

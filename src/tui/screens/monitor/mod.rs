@@ -11,7 +11,7 @@ mod samples_panel;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use ratatui::Frame;
@@ -97,6 +97,9 @@ const NEXT_MATCH: &str = "next-match";
 const PREVIOUS_MATCH: &str = "previous-match";
 const CLOSE: &str = "close";
 
+/// How often a live run's log and metrics are read at most (a frame each time).
+const READ_EVERY: Duration = Duration::from_millis(250);
+
 /// Lines of the log kept for the tail (and searched).
 const LOG_LINES: usize = 200;
 
@@ -128,6 +131,9 @@ pub struct MonitorScreen {
     /// Whether the log had been quiet for the stall timeout at the last look (the summary is
     /// read again only when that changes).
     quiet: bool,
+    /// When the run's files were last read, and whether a change came since that was not.
+    last_read: Instant,
+    stale: bool,
 }
 
 impl MonitorScreen {
@@ -154,6 +160,8 @@ impl MonitorScreen {
             watcher: None,
             now: now(),
             quiet: false,
+            last_read: Instant::now(),
+            stale: false,
         };
         s.reload(true);
         s.quiet = s.detail.as_ref().is_some_and(|d| d.summary.stalled);
@@ -204,6 +212,8 @@ impl MonitorScreen {
     /// the output folder too when `files`.
     fn reload(&mut self, files: bool) {
         self.now = now();
+        self.last_read = Instant::now();
+        self.stale = false;
         if files || self.detail.is_none() {
             match summary::detail(&self.home, &self.id, &self.opts) {
                 Ok(d) => {
@@ -246,6 +256,9 @@ impl MonitorScreen {
     /// a file to change (one stat a second; the summary only when quiet flips).
     fn tick(&mut self) {
         self.now = now();
+        if self.stale {
+            self.reload(false);
+        }
         let Some(d) = self.detail.as_ref().filter(|d| d.summary.state.is_active()) else {
             return;
         };
@@ -343,13 +356,20 @@ impl MonitorScreen {
         let mine = |p: &PathBuf| p.parent() == Some(dir.as_path());
         let files = |p: &PathBuf| out.as_ref().is_some_and(|o| p.starts_with(o));
         if !paths.iter().any(|p| mine(p) || files(p)) {
-            return Vec::new();
+            // Another run's files (the Runs screen below watches them all).
+            return vec![Effect::Unchanged];
         }
         let was_active = self.active();
         let light = paths.iter().all(|p| {
             p.file_name()
                 .is_some_and(|n| n == TRAIN_LOG || n == METRICS)
         });
+        // The log and metrics of a live run change tens of times a second: read them at most
+        // every READ_EVERY (what came meanwhile waits for the next change or machine sample).
+        if light && self.last_read.elapsed() < READ_EVERY {
+            self.stale = true;
+            return vec![Effect::Unchanged];
+        }
         self.reload(!light);
         match (&self.detail, was_active && !self.active()) {
             (Some(d), true) => ended(&d.summary),
