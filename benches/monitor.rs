@@ -1,5 +1,5 @@
 //! Run monitor and Runs screen benchmarks (issue 12; figures in BENCHMARKS.md).
-//! Run: `cargo bench --profile dev --bench monitor` (or plain `cargo bench --bench monitor`).
+//! Run: `cargo bench --bench monitor` (release: the dev profile leaves lorabench unoptimised).
 //!
 //! 1. The loss chart: one frame of the monitor's chart (raw band, moving average, learning
 //!    rate; a 120x32 cell area) over 2 million points, against the same over 2 thousand.

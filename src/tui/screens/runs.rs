@@ -92,7 +92,7 @@ pub struct RunsScreen {
 /// How often live runs are looked at for a quiet log (one stat per live run).
 const STALL_LOOK: Duration = Duration::from_secs(2);
 /// How often a live run's row is read again at most while its log streams.
-const READ_EVERY: Duration = Duration::from_millis(250);
+const READ_EVERY: Duration = Duration::from_secs(1);
 
 /// Opens the Runs screen on the runs home of the user's config.
 pub fn open(ctx: &mut Ctx) -> Box<dyn Screen> {

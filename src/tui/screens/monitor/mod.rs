@@ -97,8 +97,9 @@ const NEXT_MATCH: &str = "next-match";
 const PREVIOUS_MATCH: &str = "previous-match";
 const CLOSE: &str = "close";
 
-/// How often a live run's log and metrics are read at most (a frame each time).
-const READ_EVERY: Duration = Duration::from_millis(250);
+/// How often a live run's log and metrics are read at most (a frame each time): twice a
+/// second follows a run closely enough (benches/monitor_cpu.rs measures the cost).
+const READ_EVERY: Duration = Duration::from_millis(500);
 
 /// Lines of the log kept for the tail (and searched).
 const LOG_LINES: usize = 200;
