@@ -4,9 +4,10 @@
 //! 1. The loss chart: one frame of the monitor's chart (raw band, moving average, learning
 //!    rate; a 120x32 cell area) over 2 million points, against the same over 2 thousand.
 //!    Median of 200 frames each. Targets: under 2 ms, and within 20 % of the 2-thousand frame.
-//!    Two cases: the frames a monitor draws while no point arrives (the machine sample each
-//!    second, keys), which reuse the columns kept in the chart's cache; and a frame after a
-//!    new point, which computes every column again (measured with a fresh cache per frame).
+//!    Three cases: the frames a monitor draws while no point arrives (the machine sample each
+//!    second, keys), which reuse the columns kept in the chart's cache; a frame after each new
+//!    point of the followed run (only the last columns are computed again); and a frame with
+//!    every column computed (the first one, or after a zoom or scroll).
 //! 2. The Runs screen over 500 run folders (400 finished, 100 live: their trainer and
 //!    supervisor are this process, so the core sees live runs), each with run.yaml,
 //!    status.json, a train.log and a 200-point metrics.jsonl written by the core's own types:
@@ -60,28 +61,48 @@ fn series(n: u64) -> (Series, Series, Series) {
     (loss, avg, lr)
 }
 
-/// The median frame over `n` points; `cold`: the columns are computed for every frame.
-fn chart_frame(n: u64, cold: bool) -> Duration {
-    let (loss, avg, lr) = series(n);
+/// Which frames are timed.
+#[derive(Clone, Copy, PartialEq)]
+enum Frame {
+    /// Nothing new since the last frame (the machine sample each second, a key).
+    Redraw,
+    /// A new point of the followed run before each frame (the chart's end moves with it).
+    NewPoint,
+    /// Every column computed (the first frame, or one after a zoom or scroll).
+    Cold,
+}
+
+/// The median frame over `n` points.
+fn chart_frame(n: u64, kind: Frame) -> Duration {
+    let (mut loss, mut avg, mut lr) = series(n);
     let t = Theme::builtin("dark").unwrap();
     let mut term = Terminal::new(TestBackend::new(120, 32)).unwrap();
-    let data = Data {
-        loss: &loss,
-        ema: &avg,
-        lr: &lr,
-    };
-    let view = View {
-        lo: 1,
-        hi: n,
-        log: false,
-        ema: true,
-    };
     let mut times = Vec::new();
     let mut cache = loss_chart::Cache::default();
+    let mut hi = n;
     for _ in 0..220 {
-        if cold {
-            cache = loss_chart::Cache::default();
+        match kind {
+            Frame::Redraw => {}
+            Frame::NewPoint => {
+                hi += 1;
+                let v = loss.last().unwrap().1 * 0.999_99;
+                loss.push(hi, v);
+                avg.push(hi, ema(avg.last().map(|(_, a)| a), v, 0.05));
+                lr.push(hi, lr.last().unwrap().1);
+            }
+            Frame::Cold => cache = loss_chart::Cache::default(),
         }
+        let data = Data {
+            loss: &loss,
+            ema: &avg,
+            lr: &lr,
+        };
+        let view = View {
+            lo: 1,
+            hi,
+            log: false,
+            ema: true,
+        };
         let start = Instant::now();
         term.draw(|f| {
             let block = panel(Line::from(" Loss "), false, &t);
@@ -188,9 +209,13 @@ fn runs_first_frame() -> Vec<Duration> {
 
 fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    for (what, cold) in [("redraw", false), ("after a new point", true)] {
-        let small = chart_frame(2_000, cold);
-        let big = chart_frame(2_000_000, cold);
+    for (what, kind) in [
+        ("redraw", Frame::Redraw),
+        ("after a new point", Frame::NewPoint),
+        ("every column computed", Frame::Cold),
+    ] {
+        let small = chart_frame(2_000, kind);
+        let big = chart_frame(2_000_000, kind);
         println!(
             "loss chart frame (120x32), {what}: 2,000 points {:.3} ms, 2,000,000 points {:.3} ms ({:+.1} %); target < 2 ms and within 20 %",
             ms(small),

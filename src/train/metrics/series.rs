@@ -178,6 +178,37 @@ impl Series {
         agg
     }
 
+    /// The step of the `i`th point.
+    pub fn step_at(&self, i: usize) -> Option<u64> {
+        self.steps.get(i).copied()
+    }
+
+    /// Steps `lo..=hi` in columns of `w` steps each (column `c` holds `lo + c*w` up to
+    /// `lo + (c+1)*w`, the last one cut at `hi`), from column `from` on, each summarised
+    /// (`None`: no point in it). Whole-step edges: points added after `hi` change only the
+    /// columns from the one `hi` is in, so a chart that follows a growing run computes one or
+    /// two columns per new point.
+    pub fn columns_every(&self, lo: u64, hi: u64, w: u64, from: usize) -> Vec<Option<Bucket>> {
+        if hi < lo || w == 0 {
+            return Vec::new();
+        }
+        let count = usize::try_from((hi - lo) / w + 1).unwrap_or(usize::MAX);
+        let end_step = hi.saturating_add(1);
+        let edge = |c: usize| {
+            let bound = lo.saturating_add(w.saturating_mul(c as u64)).min(end_step);
+            self.count_below(|s| s < bound)
+        };
+        let mut start = edge(from);
+        (from..count)
+            .map(|c| {
+                let end = edge(c + 1);
+                let b = self.range(start, end).bucket();
+                start = end;
+                b
+            })
+            .collect()
+    }
+
     /// Steps `lo..=hi` in `n` equal columns, each summarised (`None`: no point in it).
     pub fn columns(&self, lo: u64, hi: u64, n: usize) -> Vec<Option<Bucket>> {
         if n == 0 || hi < lo {
@@ -284,6 +315,32 @@ mod tests {
                 let want = direct(&points, lo, hi, n);
                 assert!(close(&got, &want), "lo {lo} hi {hi} n {n}");
             }
+        }
+        // Whole-step columns, and computing them from a column on.
+        let direct_every = |lo: u64, hi: u64, w: u64| -> Vec<Option<Bucket>> {
+            let count = ((hi - lo) / w + 1) as usize;
+            (0..count)
+                .map(|c| {
+                    let a = lo + c as u64 * w;
+                    let b = (a + w).min(hi + 1);
+                    let mut agg = Agg::EMPTY;
+                    for &(s, v) in &points {
+                        if s >= a && s < b {
+                            agg.add(v);
+                        }
+                    }
+                    agg.bucket()
+                })
+                .collect()
+        };
+        for (lo, hi, w) in [(first, last, 64), (0, 10, 1), (100, 4_000, 7), (3, 3, 2)] {
+            let want = direct_every(lo, hi, w);
+            assert!(
+                close(&s.columns_every(lo, hi, w, 0), &want),
+                "{lo} {hi} {w}"
+            );
+            let from = want.len() / 2;
+            assert!(close(&s.columns_every(lo, hi, w, from), &want[from..]));
         }
         // Growing point by point keeps the tree right (blocks filling, capacity doubling).
         let mut g = Series::new();

@@ -1,9 +1,9 @@
 //! The loss chart: the raw loss as a min–max band per column, its moving average over it, and
-//! the learning rate on a second axis (its scale on the right). Drawn from
-//! [`Series::columns`], so a frame costs about its width, whatever the number of points; the
-//! columns are kept in a [`Cache`] while the points and the view stay the same, so the frames
-//! drawn for other reasons (the machine sample each second, a key in another panel) cost only
-//! the drawing.
+//! the learning rate on a second axis (its scale on the right). Columns are a whole number of
+//! steps wide (a power of two, between half and all of the plot's dots used), summarised by
+//! [`Series::columns_every`] at a cost of about the width, whatever the number of points. The
+//! [`Cache`] keeps them between frames: a redraw with nothing new costs only the drawing, and
+//! a new point of a followed run recomputes only the last column or two.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -42,35 +42,60 @@ pub struct Cache {
 }
 
 /// What a frame's columns depend on: the series only ever grow, so their lengths tell whether
-/// a point was added.
+/// points were added.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Key {
     lo: u64,
     hi: u64,
-    columns: usize,
+    /// Steps per column.
+    width: u64,
     ema: bool,
     lens: [usize; 3],
 }
 
 impl Cache {
-    /// The columns for `view` over `n` columns, computed again only when something changed.
+    /// The columns for `view` with at most `n` of them; only those that can have changed are
+    /// computed again.
     fn columns(&mut self, data: &Data, view: View, n: usize) -> &Cache {
+        let steps = view.hi.saturating_sub(view.lo).saturating_add(1);
+        let width = steps.div_ceil(n.max(1) as u64).max(1).next_power_of_two();
         let key = Key {
             lo: view.lo,
             hi: view.hi,
-            columns: n,
+            width,
             ema: view.ema,
             lens: [data.loss.len(), data.ema.len(), data.lr.len()],
         };
-        if self.key != Some(key) {
-            self.loss = data.loss.columns(view.lo, view.hi, n);
-            self.ema = if view.ema {
-                data.ema.columns(view.lo, view.hi, n)
-            } else {
-                Vec::new()
-            };
-            self.lr = data.lr.columns(view.lo, view.hi, n);
-            self.key = Some(key);
+        let old = self.key.replace(key);
+        if old == Some(key) {
+            return self;
+        }
+        // The same columns with more points or a later end: from the column the old end or the
+        // first new point is in (the old last column was cut at the old end).
+        let grown = old.filter(|o| {
+            o.lo == key.lo
+                && o.width == key.width
+                && o.ema == key.ema
+                && o.hi <= key.hi
+                && o.lens.iter().zip(&key.lens).all(|(a, b)| a <= b)
+        });
+        let series: [(&mut Vec<Option<Bucket>>, &Series, bool); 3] = [
+            (&mut self.loss, data.loss, true),
+            (&mut self.ema, data.ema, view.ema),
+            (&mut self.lr, data.lr, true),
+        ];
+        for (i, (cols, s, shown)) in series.into_iter().enumerate() {
+            if !shown {
+                cols.clear();
+                continue;
+            }
+            let from = grown.map_or(0, |o| {
+                let first = s.step_at(o.lens[i]).map_or(o.hi, |f| f.min(o.hi));
+                usize::try_from(first.saturating_sub(view.lo) / width).unwrap_or(0)
+            });
+            cols.truncate(from);
+            let from = cols.len();
+            cols.extend(s.columns_every(view.lo, view.hi, width, from));
         }
         self
     }
@@ -139,7 +164,7 @@ pub fn draw(
         inner.width - 2 * LABEL,
         inner.height - 1,
     );
-    // Braille: two dots a cell across.
+    // Braille: two dots a cell across; each column one or two of them.
     let n = usize::from(plot.width) * 2;
     let Cache { loss, ema, lr, .. } = cache.columns(data, view, n);
     let Some((y0, y1)) = range(loss, view.log) else {
@@ -155,7 +180,7 @@ pub fn draw(
     );
     let canvas = Canvas::default()
         .marker(Marker::Braille)
-        .x_bounds([0.0, n as f64])
+        .x_bounds([0.0, loss.len().max(1) as f64])
         .y_bounds([y0, y1])
         .background_color(t.base.bg.unwrap_or(Color::Reset))
         .paint(|ctx| {
@@ -165,8 +190,10 @@ pub fn draw(
                 else {
                     continue;
                 };
-                let x = x as f64 + 0.5;
-                ctx.draw(&Stroke::new(x, lo, x, hi, band));
+                // Both dots of a column that is two wide.
+                for x in [x as f64 + 0.25, x as f64 + 0.75] {
+                    ctx.draw(&Stroke::new(x, lo, x, hi, band));
+                }
             }
             ctx.layer();
             let means = |cols: &[Option<Bucket>], map: &dyn Fn(f64) -> Option<f64>| {
@@ -221,4 +248,54 @@ pub fn draw(
             .alignment(Alignment::Right),
         steps,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Columns = [Vec<Option<Bucket>>; 3];
+
+    fn of(c: &Cache) -> Columns {
+        [c.loss.clone(), c.ema.clone(), c.lr.clone()]
+    }
+
+    #[test]
+    fn a_followed_run_gets_the_columns_a_fresh_computation_gets() {
+        let (mut loss, mut ema, mut lr) = (Series::new(), Series::new(), Series::new());
+        let mut cache = Cache::default();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut step = 0;
+        for i in 0..3_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Repeated and skipped steps, as trainers log them.
+            step += seed % 3;
+            let v = 1.0 / (1.0 + i as f64) + (seed >> 40) as f64 * 1e-9;
+            loss.push(step, v);
+            ema.push(step, v * 0.9);
+            lr.push(step, 1e-4 * (1.0 - i as f64 / 3_000.0));
+            if i % 37 == 0 || i < 20 {
+                let data = Data {
+                    loss: &loss,
+                    ema: &ema,
+                    lr: &lr,
+                };
+                let view = View {
+                    lo: 0,
+                    hi: step,
+                    log: false,
+                    ema: i % 2 == 0 || i > 100,
+                };
+                cache.columns(&data, view, 200);
+                let mut fresh = Cache::default();
+                fresh.columns(&data, view, 200);
+                assert_eq!(of(&cache), of(&fresh), "point {i}");
+                assert!(
+                    cache.loss.len() <= 200 && cache.loss.len() * 2 > 200.min(step as usize + 1)
+                );
+            }
+        }
+    }
 }
