@@ -92,6 +92,10 @@ impl Picker {
 
     pub fn event(&mut self, action: Option<&str>, key: KeyEvent) -> Outcome {
         let n = self.shown().len();
+        if let Some(step) = action.and_then(|a| nav::step(a, PAGE)) {
+            self.cursor = nav::moved(self.cursor, n, step);
+            return Outcome::Stay;
+        }
         match action {
             Some(SUBMIT) => {
                 if let Some(row) = self.shown().get(self.cursor) {
@@ -103,10 +107,6 @@ impl Picker {
                 self.error = Some("nothing to choose: change the filter".into());
             }
             Some(CANCEL) => return Outcome::Cancel,
-            Some(a) if nav::step(a, PAGE).is_some() => {
-                let step = nav::step(a, PAGE).unwrap_or(0);
-                self.cursor = nav::moved(self.cursor, n, step);
-            }
             _ => {
                 if line_input::key(&mut self.filter, key) {
                     self.cursor = 0;

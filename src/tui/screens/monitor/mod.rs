@@ -180,14 +180,14 @@ impl MonitorScreen {
     }
 
     fn sample_list(&self) -> &[Artifact] {
-        self.detail.as_ref().map_or(&[][..], |d| &d.samples[..])
+        samples_of(&self.detail)
     }
 
     /// Asks for the sample images the screen will draw at its size now.
     fn request_images(&mut self, area: Rect) {
         let a = areas(body(area));
-        let samples = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
-        self.samples.request(samples, a.samples, a.chart);
+        self.samples
+            .request(samples_of(&self.detail), a.samples, a.chart);
     }
 
     fn watch(&mut self, ctx: &Ctx, dir: PathBuf) {
@@ -332,13 +332,11 @@ impl MonitorScreen {
             }
             OLDER_SAMPLE | NEWER_SAMPLE => {
                 let by = if action == OLDER_SAMPLE { -1 } else { 1 };
-                let list = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
-                self.samples.cursor.step(list, by);
+                self.samples.cursor.step(samples_of(&self.detail), by);
             }
             PREVIOUS_PROMPT | NEXT_PROMPT => {
                 let by = if action == PREVIOUS_PROMPT { -1 } else { 1 };
-                let list = self.detail.as_ref().map_or(&[][..], |d| &d.samples[..]);
-                self.samples.cursor.prompt_by(list, by);
+                self.samples.cursor.prompt_by(samples_of(&self.detail), by);
             }
             SIDE_BY_SIDE => self.samples.side_by_side = !self.samples.side_by_side,
             ZOOM_IN | ZOOM_OUT | EARLIER | LATER => self.zoom(action),
@@ -470,7 +468,10 @@ impl Screen for MonitorScreen {
 
     fn event(&mut self, ctx: &mut Ctx, event: Event) -> Effects {
         let effects = self.on_event(ctx, event);
-        self.request_images(ctx.area);
+        // A held-back file change changed nothing shown, so no image either.
+        if !matches!(effects.as_slice(), [Effect::Unchanged]) {
+            self.request_images(ctx.area);
+        }
         effects
     }
 
@@ -547,6 +548,12 @@ impl MonitorScreen {
 }
 
 // ----- drawing -----
+
+/// The run's samples (none before its folder was read); a field borrow, so the samples panel
+/// can be changed beside it.
+fn samples_of(detail: &Option<Detail>) -> &[Artifact] {
+    detail.as_ref().map_or(&[][..], |d| &d.samples[..])
+}
 
 /// Where each panel goes; the same numbers size the sample images asked for.
 struct Areas {
